@@ -1,0 +1,119 @@
+//! Types shared by every kind: policies, targets, tags, conditions and drift records.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::KubeSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// RE2 pattern of a 12-digit AWS account id.
+pub const ACCOUNT_ID_PATTERN: &str = r"^[0-9]{12}$";
+
+/// RE2 pattern of an organizational unit: `Root`, a path of OU names from the root
+/// (`Workloads/Payroll`), an OU id (`ou-xxxx-yyyyyyyy`) or a root id (`r-xxxx`).
+pub const OU_PATTERN: &str = r"^(Root|r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|[A-Za-z0-9][A-Za-z0-9 ._&+-]{0,127}(/[A-Za-z0-9][A-Za-z0-9 ._&+-]{0,127}){0,4})$";
+
+/// RE2 pattern of an AWS region name.
+pub const REGION_PATTERN: &str = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$";
+
+/// Whether orgops may write to AWS for this object.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ManagementPolicy {
+    /// Create, update and delete in AWS (the default).
+    #[default]
+    Full,
+    /// Read AWS and report in status; never write.
+    ObserveOnly,
+}
+
+/// What happens in AWS when the object is deleted from the cluster.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Leave the AWS resource in place.
+    Retain,
+    /// Delete (or close) the AWS resource.
+    Delete,
+}
+
+/// What happens when AWS differs from the spec.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DriftPolicy {
+    /// Change AWS back to the spec (the default).
+    #[default]
+    Correct,
+    /// Record and alert, leave AWS as it is.
+    Report,
+}
+
+/// The three policies every kind carries in its spec.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Policies {
+    /// `Full` (default) or `ObserveOnly`.
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+    /// `Retain` or `Delete`; when absent, the kind's default applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
+    /// `Correct` (default) or `Report`.
+    #[serde(default)]
+    pub drift_policy: DriftPolicy,
+}
+
+/// An AWS account, named either by an AwsAccount in the same namespace or by its id.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.accountRef) != has(self.accountId)").message("exactly one of accountRef or accountId must be set"))]
+pub struct AccountTarget {
+    /// Name of an AwsAccount in this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub account_ref: Option<String>,
+    /// A 12-digit AWS account id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = ACCOUNT_ID_PATTERN))]
+    pub account_id: Option<String>,
+}
+
+/// A resource's AWS tags: at most 50, keys of 1 to 128 and values of at most 256
+/// characters, no key in the reserved `aws:` prefix.
+pub type Tags = BTreeMap<String, String>;
+
+/// Schema of [`Tags`], used with `#[schemars(schema_with = "tags_schema")]`.
+pub fn tags_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "maxProperties": 50,
+        "additionalProperties": { "type": "string", "maxLength": 256 },
+        "x-kubernetes-validations": [
+            {
+                "rule": "self.all(k, size(k) >= 1 && size(k) <= 128)",
+                "message": "tag keys must be 1 to 128 characters"
+            },
+            {
+                "rule": "self.all(k, !k.startsWith('aws:'))",
+                "message": "tag keys must not start with the reserved prefix 'aws:'"
+            }
+        ]
+    })
+}
+
+/// Schema of a list of `metav1.Condition`, keyed by `type` so server-side apply merges it.
+pub fn conditions_schema(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = generator.subschema_for::<Vec<Condition>>();
+    schema.insert("x-kubernetes-list-type".into(), "map".into());
+    schema.insert("x-kubernetes-list-map-keys".into(), serde_json::json!(["type"]));
+    schema
+}
+
+/// The last difference found between the spec and AWS.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftRecord {
+    /// When the difference was found.
+    pub detected_at: Time,
+    /// The spec fields that differed, as paths (`organizationalUnit`, `tags.team`).
+    pub fields: Vec<String>,
+    /// Whether orgops changed AWS back (`driftPolicy: Correct`) or only reported it.
+    pub corrected: bool,
+}

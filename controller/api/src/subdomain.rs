@@ -1,0 +1,101 @@
+//! `SubdomainDelegation`: a Route 53 zone in a team's account, delegated from its parent.
+
+use crate::common::{AccountTarget, DeletionPolicy, DriftRecord, Policies, conditions_schema};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// RE2 pattern of a lower-case DNS name without the trailing dot.
+pub const DNS_NAME_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$";
+
+/// A subdomain delegated to a zone in one of the namespace's accounts.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[kube(
+    group = "orgops.dev",
+    version = "v1alpha1",
+    kind = "SubdomainDelegation",
+    plural = "subdomaindelegations",
+    shortname = "subdel",
+    category = "orgops",
+    namespaced,
+    status = "SubdomainDelegationStatus",
+    printcolumn = r#"{"name":"Domain","type":"string","jsonPath":".spec.domain"}"#,
+    printcolumn = r#"{"name":"Account","type":"string","jsonPath":".status.accountId"}"#,
+    printcolumn = r#"{"name":"Zone-ID","type":"string","jsonPath":".status.zoneId"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.domain.endsWith('.' + self.parentDomain)").message("domain must end with '.' followed by parentDomain").field_path(".domain"))]
+pub struct SubdomainDelegationSpec {
+    /// The delegated domain, `<name>.<parentDomain>`, lower case, no trailing dot. Immutable.
+    #[schemars(length(min = 3, max = 253), regex(pattern = DNS_NAME_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("domain is immutable"))]
+    pub domain: String,
+    /// The parent domain whose zone holds the NS record. Immutable.
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS_NAME_PATTERN))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("parentDomain is immutable"))]
+    pub parent_domain: String,
+    /// The parent's hosted zone id, when the parent domain has more than one zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 32), regex(pattern = r"^(/hostedzone/)?Z[A-Z0-9]{1,31}$"))]
+    pub parent_zone_id: Option<String>,
+    /// The account holding the parent zone; the controller's own account when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_account: Option<AccountTarget>,
+    /// The account where the child zone lives.
+    pub account: AccountTarget,
+    /// TTL of the NS record in the parent zone, in seconds.
+    #[serde(default = "default_ttl")]
+    #[schemars(range(min = 60, max = 172800))]
+    pub ttl: i64,
+    /// Management, deletion (default `Retain`) and drift policies.
+    #[serde(flatten)]
+    pub policies: Policies,
+}
+
+fn default_ttl() -> i64 {
+    300
+}
+
+impl SubdomainDelegationSpec {
+    /// The deletion policy in force: `Retain` unless the spec says otherwise.
+    pub fn deletion_policy(&self) -> DeletionPolicy {
+        self.policies.deletion_policy.unwrap_or(DeletionPolicy::Retain)
+    }
+}
+
+/// What orgops last saw of the zone and its delegation.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubdomainDelegationStatus {
+    /// The account the child zone lives in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// The child hosted zone's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_id: Option<String>,
+    /// The child zone's name servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub name_servers: Vec<String>,
+    /// The parent zone holding the NS record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_zone_id: Option<String>,
+    /// Whether the parent's NS record points at the child zone and is in sync.
+    #[serde(default)]
+    pub delegated: bool,
+    /// The last Route 53 change id, until it is INSYNC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
+    /// The last difference found between the spec and AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift: Option<DriftRecord>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and `Synced`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+}
