@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver and etcd from Go modules (through the Go module proxy) and caches
 # the binaries outside the repository, keyed by version. A second run is a no-op.
+# Prints the directory holding the binaries.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -8,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 cache=${ORGOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orgops}
 bin="$cache/control-plane/k8s-v$KUBE_VERSION-etcd-v$ETCD_VERSION"
-if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ]; then
+if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ] && { command -v kubectl >/dev/null || [ -x "$bin/kubectl" ]; }; then
   echo "$bin"
   exit 0
 fi
@@ -46,6 +47,13 @@ build_etcd() {
   (cd "$mod" && go mod tidy >/dev/null && go build -trimpath -ldflags='-s -w' -o "$bin/etcd" go.etcd.io/etcd/server/v3)
 }
 
+# kubectl of the same release, only where the machine has none.
+build_kubectl() {
+  (cd "$cache/control-plane/src/kubernetes-$KUBE_VERSION" &&
+    go build -trimpath -ldflags='-s -w' -o "$bin/kubectl" k8s.io/kubernetes/cmd/kubectl)
+}
+
 [ -x "$bin/etcd" ] || build_etcd >&2
 [ -x "$bin/kube-apiserver" ] || build_kube >&2
+command -v kubectl >/dev/null || [ -x "$bin/kubectl" ] || build_kubectl >&2
 echo "$bin"

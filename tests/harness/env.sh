@@ -103,12 +103,14 @@ contexts:
 current-context: orgops-test
 KUBECONFIG
   cat >"$run/env" <<ENV
+export PATH=\$PATH:$bin
 export KUBECONFIG=$run/kubeconfig
 export AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port
 export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1
 export ORGOPS_MOTO_PYTHON=$venv/bin/python
+export ORGOPS_E2E=1
 ENV
   wait_for 60 curl -sf --cacert "$d/ca.crt" -H "Authorization: Bearer $token" "https://127.0.0.1:$api_port/readyz"
   wait_for 30 curl -sf "http://127.0.0.1:$moto_port/moto-api/"
@@ -117,12 +119,12 @@ ENV
 
 down() {
   local name
-  for name in kube-apiserver moto etcd; do
+  for name in operator kube-apiserver moto etcd; do
     if alive "$name"; then
       kill -- -"$(cat "$run/$name.pid")" 2>/dev/null || kill "$(cat "$run/$name.pid")" 2>/dev/null || true
     fi
   done
-  for name in kube-apiserver moto etcd; do
+  for name in operator kube-apiserver moto etcd; do
     [ -f "$run/$name.pid" ] || continue
     local pid; pid=$(cat "$run/$name.pid")
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -21,6 +21,7 @@ pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9._%+=-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9
     shortname = "awsacct",
     category = "orgops",
     namespaced,
+    doc = "An AWS account in the organization, created or adopted, owned by its namespace.",
     status = "AwsAccountStatus",
     printcolumn = r#"{"name":"Account-ID","type":"string","jsonPath":".status.accountId"}"#,
     printcolumn = r#"{"name":"Email","type":"string","jsonPath":".spec.email"}"#,

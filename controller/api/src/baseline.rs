@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
     shortname = "baseline",
     category = "orgops",
     namespaced,
+    doc = "Security services rolled out to the targeted accounts with a CloudFormation StackSet.",
     status = "SecurityBaselineStatus",
     printcolumn = r#"{"name":"Targets","type":"string","jsonPath":".status.targetSummary"}"#,
     printcolumn = r#"{"name":"Instances","type":"string","jsonPath":".status.instanceSummary"}"#,

@@ -26,6 +26,7 @@ pub const SESSION_DURATION_PATTERN: &str =
     shortname = "psr",
     category = "orgops",
     namespaced,
+    doc = "An IAM Identity Center permission set and its assignments, requested by the namespace's team.",
     status = "PermissionSetRequestStatus",
     printcolumn = r#"{"name":"Permission-Set","type":"string","jsonPath":".spec.permissionSet.name"}"#,
     printcolumn = r#"{"name":"Assignments","type":"string","jsonPath":".status.assignmentSummary"}"#,

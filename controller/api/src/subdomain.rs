@@ -19,6 +19,7 @@ pub const DNS_NAME_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
     shortname = "subdel",
     category = "orgops",
     namespaced,
+    doc = "A Route 53 subdomain zone in a team account, delegated from its parent zone.",
     status = "SubdomainDelegationStatus",
     printcolumn = r#"{"name":"Domain","type":"string","jsonPath":".spec.domain"}"#,
     printcolumn = r#"{"name":"Account","type":"string","jsonPath":".status.accountId"}"#,

@@ -4,18 +4,28 @@
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 mod crdgen;
+mod http;
+mod metrics;
+mod run;
+mod telemetry;
 
 #[derive(Parser)]
 #[command(name = "orgops", version, about = "AWS multi-account governance as GitOps")]
 struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "ORGOPS_LOG_FORMAT", value_enum, default_value = "json")]
+    log_format: telemetry::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator against the cluster of the current kubeconfig (or in-cluster).
+    Run(run::RunArgs),
     /// Write the CustomResourceDefinitions as YAML, one file per kind.
     Crdgen {
         /// Directory to write into.
@@ -24,8 +34,20 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
         Command::Crdgen { out } => crdgen::write_all(&out),
+        Command::Run(args) => {
+            telemetry::init(cli.log_format);
+            tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run::run(args)))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The demo: a local control plane and moto, the CRDs, the operator and examples/,
+# ending with `kubectl get` for the four kinds. The environment stays up afterwards
+# (`source target/harness/env` to use it, `make down` to stop it).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+run=${ORGOPS_RUN_DIR:-$root/target/harness}
+
+"$here/env.sh" up
+# shellcheck disable=SC1091
+. "$run/env"
+
+echo "== installing the CRDs"
+kubectl apply --server-side --force-conflicts -f "$root/crds" >/dev/null
+kubectl wait --for=condition=Established --timeout=60s -f "$root/crds" >/dev/null
+
+echo "== starting the operator (log: $run/operator.log)"
+if [ -f "$run/operator.pid" ]; then kill "$(cat "$run/operator.pid")" 2>/dev/null || true; fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$root/target/debug/orgops" run --http-addr "127.0.0.1:$port" >"$run/operator.log" 2>&1 &
+echo $! >"$run/operator.pid"
+
+echo "== applying examples/"
+kubectl apply -f "$root/examples/namespace.yaml" >/dev/null
+kubectl apply -f "$root/examples"
+sleep 2
+
+echo
+for kind in awsaccounts permissionsetrequests subdomaindelegations securitybaselines; do
+  echo "\$ kubectl get $kind -A"
+  kubectl get "$kind" -A
+  echo
+done
+echo "The operator serves http://127.0.0.1:$port/metrics"
+echo "The environment is still up: 'source $run/env' to use it, 'make down' to stop it."
