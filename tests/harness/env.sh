@@ -109,6 +109,7 @@ export AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port
 export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1
+export AWS_DEFAULT_REGION=us-east-1
 export ORGOPS_MOTO_PYTHON=$venv/bin/python
 export ORGOPS_E2E=1
 ENV

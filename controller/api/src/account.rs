@@ -60,12 +60,7 @@ pub struct AwsAccountSpec {
     pub policies: Policies,
 }
 
-impl AwsAccountSpec {
-    /// The deletion policy in force: `Retain` unless the spec says otherwise.
-    pub fn deletion_policy(&self) -> DeletionPolicy {
-        self.policies.deletion_policy.unwrap_or(DeletionPolicy::Retain)
-    }
-}
+crate::managed_kind!(AwsAccountSpec, AwsAccountStatus, DeletionPolicy::Retain);
 
 /// The account's alternate contacts; each is optional.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]

@@ -44,12 +44,7 @@ pub struct SecurityBaselineSpec {
     pub policies: Policies,
 }
 
-impl SecurityBaselineSpec {
-    /// The deletion policy in force: `Delete` unless the spec says otherwise.
-    pub fn deletion_policy(&self) -> DeletionPolicy {
-        self.policies.deletion_policy.unwrap_or(DeletionPolicy::Delete)
-    }
-}
+crate::managed_kind!(SecurityBaselineSpec, SecurityBaselineStatus, DeletionPolicy::Delete);
 
 /// OUs and accounts, in the given regions.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]

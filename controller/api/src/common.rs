@@ -117,3 +117,66 @@ pub struct DriftRecord {
     /// Whether orgops changed AWS back (`driftPolicy: Correct`) or only reported it.
     pub corrected: bool,
 }
+
+/// The spec side every kind shares with the reconcile driver.
+pub trait ManagedSpec {
+    /// The management, deletion and drift policies as written.
+    fn policies(&self) -> &Policies;
+    /// The deletion policy in force, with the kind's default applied.
+    fn deletion_policy(&self) -> DeletionPolicy;
+}
+
+/// The status side every kind shares with the reconcile driver.
+pub trait ManagedStatus {
+    /// `Ready`, `Synced` and any other conditions.
+    fn conditions(&self) -> &[Condition];
+    /// Mutable access to the conditions.
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// The generation the status describes.
+    fn observed_generation(&self) -> Option<i64>;
+    /// Sets the generation the status describes.
+    fn set_observed_generation(&mut self, generation: Option<i64>);
+    /// The last drift found.
+    fn last_drift_mut(&mut self) -> &mut Option<DriftRecord>;
+}
+
+/// Implements [`ManagedSpec`] and [`ManagedStatus`] for a kind whose status has the
+/// common fields, with the kind's default deletion policy.
+#[macro_export]
+macro_rules! managed_kind {
+    ($spec:ty, $status:ty, $default_deletion:expr) => {
+        impl $crate::common::ManagedSpec for $spec {
+            fn policies(&self) -> &$crate::common::Policies {
+                &self.policies
+            }
+            fn deletion_policy(&self) -> $crate::common::DeletionPolicy {
+                self.policies.deletion_policy.unwrap_or($default_deletion)
+            }
+        }
+        impl $crate::common::ManagedStatus for $status {
+            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+                &self.conditions
+            }
+            fn conditions_mut(&mut self) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+                &mut self.conditions
+            }
+            fn observed_generation(&self) -> Option<i64> {
+                self.observed_generation
+            }
+            fn set_observed_generation(&mut self, generation: Option<i64>) {
+                self.observed_generation = generation;
+            }
+            fn last_drift_mut(&mut self) -> &mut Option<$crate::common::DriftRecord> {
+                &mut self.last_drift
+            }
+        }
+    };
+}
+
+/// An OU path in canonical form: `Root/A/B`, `/A/B/` and `A/B` all become `A/B`, and
+/// `Root` becomes the empty path.
+pub fn normalize_ou_path(path: &str) -> String {
+    let trimmed = path.trim().trim_matches('/');
+    let without_root = if trimmed == "Root" { "" } else { trimmed.strip_prefix("Root/").unwrap_or(trimmed) };
+    without_root.to_string()
+}

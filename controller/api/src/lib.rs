@@ -66,6 +66,13 @@ mod tests {
     }
 
     #[test]
+    fn ou_paths_normalize() {
+        assert_eq!(normalize_ou_path("Root"), "");
+        assert_eq!(normalize_ou_path("/Root/A/B/"), "A/B");
+        assert_eq!(normalize_ou_path("A/B"), "A/B");
+    }
+
+    #[test]
     fn policies_default_to_full_and_correct() {
         let account: AwsAccount = example("awsaccount.yaml");
         assert_eq!(account.spec.policies.management_policy, ManagementPolicy::Full);

@@ -46,12 +46,7 @@ pub struct PermissionSetRequestSpec {
     pub policies: Policies,
 }
 
-impl PermissionSetRequestSpec {
-    /// The deletion policy in force: `Delete` unless the spec says otherwise.
-    pub fn deletion_policy(&self) -> DeletionPolicy {
-        self.policies.deletion_policy.unwrap_or(DeletionPolicy::Delete)
-    }
-}
+crate::managed_kind!(PermissionSetRequestSpec, PermissionSetRequestStatus, DeletionPolicy::Delete);
 
 /// The permission set's own attributes and policies.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]

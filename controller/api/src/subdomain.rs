@@ -60,12 +60,7 @@ fn default_ttl() -> i64 {
     300
 }
 
-impl SubdomainDelegationSpec {
-    /// The deletion policy in force: `Retain` unless the spec says otherwise.
-    pub fn deletion_policy(&self) -> DeletionPolicy {
-        self.policies.deletion_policy.unwrap_or(DeletionPolicy::Retain)
-    }
-}
+crate::managed_kind!(SubdomainDelegationSpec, SubdomainDelegationStatus, DeletionPolicy::Retain);
 
 /// What orgops last saw of the zone and its delegation.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -6,9 +6,14 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod account;
+mod aws;
 mod crdgen;
 mod http;
+mod kube_side;
 mod metrics;
+mod policy;
+mod reconcile;
 mod run;
 mod telemetry;
 

@@ -1,13 +1,39 @@
 //! Prometheus metrics of the operator, on one registry served at `/metrics`.
 
-use prometheus::{Encoder, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
-/// The operator's metrics.
+/// The operator's metrics. Cheap to clone: every field is a handle.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     /// 1 while this replica is ready to reconcile (CRDs found, controllers started).
     pub ready: IntGauge,
+    /// Reconciles by kind and result.
+    pub reconciles: IntCounterVec,
+    /// Reconcile duration by kind.
+    pub reconcile_duration: HistogramVec,
+    /// Managed objects by kind and Ready state.
+    pub resources: IntGaugeVec,
+    /// Drift found, by kind and field.
+    pub drift_detected: IntCounterVec,
+    /// Drift corrected, by kind and field.
+    pub drift_corrected: IntCounterVec,
+    /// 1 for each object whose AWS resource differs from its spec and is left so.
+    pub drifted: IntGaugeVec,
+    /// Objects refused by the platform policy, by kind.
+    pub forbidden: IntCounterVec,
+    /// AWS API calls by service, operation and outcome.
+    pub aws_calls: IntCounterVec,
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric")
 }
 
 impl Metrics {
@@ -20,11 +46,55 @@ impl Metrics {
         )
         .expect("valid metric");
         build_info.set(1);
-        let ready = IntGauge::new("orgops_ready", "1 while the operator is ready to reconcile").expect("valid metric");
-        for collector in [build_info, ready.clone()] {
-            registry.register(Box::new(collector)).expect("metric registered once");
+        let metrics = Metrics {
+            ready: IntGauge::new("orgops_ready", "1 while the operator is ready to reconcile").expect("valid metric"),
+            reconciles: counter("orgops_reconciles_total", "Reconciles by kind and result", &["kind", "result"]),
+            reconcile_duration: HistogramVec::new(
+                HistogramOpts::new("orgops_reconcile_duration_seconds", "Reconcile duration by kind")
+                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            resources: gauge("orgops_resources", "Managed objects by kind and Ready state", &["kind", "ready"]),
+            drift_detected: counter(
+                "orgops_drift_detected_total",
+                "Drift found, by kind and field",
+                &["kind", "field"],
+            ),
+            drift_corrected: counter(
+                "orgops_drift_corrected_total",
+                "Drift corrected, by kind and field",
+                &["kind", "field"],
+            ),
+            drifted: gauge(
+                "orgops_drifted",
+                "1 while the object's AWS resource differs from its spec and is left so",
+                &["kind", "namespace", "name"],
+            ),
+            forbidden: counter("orgops_forbidden_total", "Objects refused by the platform policy, by kind", &["kind"]),
+            aws_calls: counter(
+                "orgops_aws_api_calls_total",
+                "AWS API calls by service, operation and outcome (success, throttled, client_error, server_error, error)",
+                &["service", "operation", "outcome"],
+            ),
+            registry,
+        };
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(build_info),
+            Box::new(metrics.ready.clone()),
+            Box::new(metrics.reconciles.clone()),
+            Box::new(metrics.reconcile_duration.clone()),
+            Box::new(metrics.resources.clone()),
+            Box::new(metrics.drift_detected.clone()),
+            Box::new(metrics.drift_corrected.clone()),
+            Box::new(metrics.drifted.clone()),
+            Box::new(metrics.forbidden.clone()),
+            Box::new(metrics.aws_calls.clone()),
+        ];
+        for collector in collectors {
+            metrics.registry.register(collector).expect("metric registered once");
         }
-        Metrics { registry, ready }
+        metrics
     }
 
     /// The text exposition of every metric.
@@ -40,11 +110,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_build_info_and_readiness() {
+    fn renders_build_info_readiness_and_labelled_series() {
         let metrics = Metrics::new();
         metrics.ready.set(1);
+        metrics.aws_calls.with_label_values(&["organizations", "ListAccounts", "success"]).inc();
         let text = metrics.render();
         assert!(text.contains(&format!("orgops_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"))));
         assert!(text.contains("orgops_ready 1"));
+        assert!(text.contains(
+            "orgops_aws_api_calls_total{operation=\"ListAccounts\",outcome=\"success\",service=\"organizations\"} 1"
+        ));
     }
 }

@@ -1,10 +1,29 @@
-//! `orgops run`: connects to the cluster, checks the CRDs, serves the HTTP endpoints and
-//! runs until SIGTERM or SIGINT.
+//! `orgops run`: connects to the cluster, checks the CRDs, builds the AWS clients and
+//! the controllers, serves the HTTP endpoints and runs until SIGTERM or SIGINT.
 
+use crate::account::{AccountKind, AccountSettings};
+use crate::aws::contacts::SdkAlternateContacts;
+use crate::aws::limits::RateLimiter;
+use crate::aws::org_cache::OrgCache;
+use crate::aws::organizations::SdkOrganizations;
+use crate::aws::{CallGate, load_sdk_config};
+use crate::kube_side::ApiServer;
+use crate::policy::PolicyStore;
+use crate::reconcile::{Driver, DriverConfig, KubeSide, ManagedKind};
 use crate::{http, metrics::Metrics};
 use anyhow::{Context, bail};
-use kube::Client;
+use futures::StreamExt;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use orgops_api::AwsAccount;
+use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Options of `orgops run`.
@@ -13,28 +32,141 @@ pub struct RunArgs {
     /// Address of the /metrics, /healthz and /readyz endpoints.
     #[arg(long, env = "ORGOPS_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    /// The platform policy file (YAML). Without one, no namespace is granted anything.
+    #[arg(long, env = "ORGOPS_POLICY_FILE")]
+    pub policy_file: Option<PathBuf>,
+    /// How often every object is compared with AWS; drift is corrected within it.
+    #[arg(long, env = "ORGOPS_RESYNC", default_value = "5m", value_parser = parse_duration)]
+    pub resync: Duration,
+    /// Objects of one kind reconciled at once.
+    #[arg(long, env = "ORGOPS_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+    /// How long a CreateAccount whose answer was lost waits to show up in AWS before
+    /// orgops concludes it never reached AWS.
+    #[arg(long, env = "ORGOPS_UNCONFIRMED_CREATE_GRACE", default_value = "5m", value_parser = parse_duration)]
+    pub unconfirmed_create_grace: Duration,
+}
+
+/// Parses `90s`, `5m`, `1h` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) =
+        text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(text.trim().len()));
+    let value: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 90s, 5m or 1h"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        _ => return Err(format!("{text:?} is not a duration like 90s, 5m or 1h")),
+    };
+    if seconds == 0 {
+        return Err("a duration must be positive".into());
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 /// Runs the operator until it is told to stop.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let client = Client::try_default().await.context("connecting to the Kubernetes API (kubeconfig or in-cluster)")?;
     check_crds_installed(&client).await?;
+    let policy = Arc::new(PolicyStore::open(args.policy_file.clone())?);
+    if args.policy_file.is_none() {
+        tracing::warn!("no platform policy (--policy-file): every namespace that is not admin is refused everything");
+    }
 
     let metrics = Metrics::new();
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let http_stop = async move {
-        let _ = stop_rx.wait_for(|stop| *stop).await;
+    let sdk = load_sdk_config().await;
+    let gate = CallGate::new(aws_rate_limits(), RateLimiter::per_second(5.0, 5), metrics.aws_calls.clone());
+    let org = Arc::new(OrgCache::new(
+        SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone()),
+        args.resync,
+    ));
+    let contacts = SdkAlternateContacts::new(aws_sdk_account::Client::new(&sdk), gate);
+    let account_kind = AccountKind::new(
+        org,
+        contacts,
+        AccountSettings { details_max_age: args.resync, unconfirmed_create_grace: args.unconfirmed_create_grace },
+    );
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter { controller: "orgops".into(), instance: std::env::var("POD_NAME").ok() },
+    );
+    let config = DriverConfig { resync: args.resync, ..DriverConfig::default() };
+    let accounts =
+        Arc::new(Driver::new(account_kind, ApiServer::new(client.clone(), recorder), policy, metrics.clone(), config));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
     };
-    let server = tokio::spawn(http::serve(args.http_addr, metrics.clone(), http_stop));
+    let server = tokio::spawn(http::serve(args.http_addr, metrics.clone(), stopped(stop_rx.clone())));
+    let controller = tokio::spawn(run_controller(
+        Api::<AwsAccount>::all(client.clone()),
+        accounts,
+        args.concurrency,
+        stopped(stop_rx.clone()),
+    ));
 
     metrics.ready.set(1);
-    tracing::info!("orgops is running");
+    tracing::info!(resync_s = args.resync.as_secs(), "orgops is running");
     shutdown_signal().await;
     tracing::info!("shutting down");
     metrics.ready.set(0);
     let _ = stop_tx.send(true);
+    controller.await.context("controller task")?;
     server.await.context("HTTP server task")?.context("HTTP server")?;
     Ok(())
+}
+
+/// Client-side limits per AWS operation, at or under the AWS quotas.
+fn aws_rate_limits() -> HashMap<&'static str, RateLimiter> {
+    let read = || RateLimiter::per_second(8.0, 10);
+    let write = || RateLimiter::per_second(2.0, 5);
+    HashMap::from([
+        ("organizations:ListRoots", read()),
+        ("organizations:ListOrganizationalUnitsForParent", read()),
+        ("organizations:ListAccountsForParent", read()),
+        ("organizations:ListTagsForResource", read()),
+        ("organizations:DescribeAccount", read()),
+        ("organizations:ListParents", read()),
+        ("organizations:DescribeCreateAccountStatus", read()),
+        ("organizations:ListCreateAccountStatus", read()),
+        ("organizations:CreateAccount", RateLimiter::per_second(1.0, 5)),
+        ("organizations:MoveAccount", write()),
+        ("organizations:TagResource", write()),
+        ("organizations:UntagResource", write()),
+        ("organizations:CloseAccount", RateLimiter::per_second(1.0, 1)),
+        ("account:GetAlternateContact", read()),
+        ("account:PutAlternateContact", write()),
+    ])
+}
+
+/// Runs one kind's controller until `stop` resolves.
+async fn run_controller<K, S>(
+    api: Api<K::Resource>,
+    driver: Arc<Driver<K, S>>,
+    concurrency: u16,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) where
+    K: ManagedKind,
+    S: KubeSide<K::Resource> + 'static,
+    K::Resource: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+{
+    Controller::new(api, watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .graceful_shutdown_on(stop)
+        .run(
+            |obj, driver: Arc<Driver<K, S>>| async move {
+                Ok::<_, Infallible>(Action::requeue(driver.reconcile(&obj).await))
+            },
+            |_, error: &Infallible, _| match *error {},
+            driver,
+        )
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(kind = K::KIND, %error, "controller event");
+            }
+        })
+        .await;
 }
 
 /// Fails with a message naming each missing CRD when the API server does not serve it.
@@ -64,5 +196,20 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {},
         _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("42"), Ok(Duration::from_secs(42)));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("0s").is_err());
     }
 }

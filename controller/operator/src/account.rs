@@ -1,0 +1,505 @@
+//! `AwsAccount`: creates or adopts an account, keeps it in its OU with its tags and
+//! alternate contacts, and closes it on deletion when asked to.
+
+use crate::aws::contacts::{AlternateContacts, ContactDetails, ContactType};
+use crate::aws::expiring::Expiring;
+use crate::aws::org_cache::OrgCache;
+use crate::aws::organizations::{CreateState, Organizations, Tags};
+use crate::aws::{AwsError, FailureKind};
+use crate::policy::Grants;
+use crate::reconcile::{Availability, Error, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusSink};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use orgops_api::account::{AlternateContacts as SpecContacts, Contact, PendingCreation};
+use orgops_api::{AwsAccount, AwsAccountStatus};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Tag naming the object that owns an AWS resource (`namespace/name`).
+pub const OWNER_TAG: &str = "orgops.dev/owner";
+/// Tag holding the owning object's UID.
+pub const UID_TAG: &str = "orgops.dev/uid";
+
+/// AWS allows this many CreateAccount requests in progress at once.
+pub const MAX_CREATES_IN_FLIGHT: usize = 5;
+
+/// Tuning of the account kind.
+#[derive(Clone, Debug)]
+pub struct AccountSettings {
+    /// How long details (contacts) are cached: the resync period.
+    pub details_max_age: Duration,
+    /// How long a creation marker without a request id waits for AWS to show the request
+    /// before orgops concludes CreateAccount never reached AWS.
+    pub unconfirmed_create_grace: Duration,
+}
+
+/// The AwsAccount implementation of [`ManagedKind`].
+pub struct AccountKind<O: Organizations, C: AlternateContacts> {
+    org: Arc<OrgCache<O>>,
+    contacts: C,
+    settings: AccountSettings,
+    contact_cache: Expiring<(String, ContactType), Option<ContactDetails>>,
+    creating: Mutex<HashSet<String>>,
+}
+
+impl<O: Organizations, C: AlternateContacts> AccountKind<O, C> {
+    /// An account kind on a shared organization cache.
+    pub fn new(org: Arc<OrgCache<O>>, contacts: C, settings: AccountSettings) -> Self {
+        AccountKind {
+            org,
+            contacts,
+            contact_cache: Expiring::new(settings.details_max_age),
+            settings,
+            creating: Mutex::new(HashSet::new()),
+        }
+    }
+
+    async fn contact(&self, account_id: &str, kind: ContactType) -> Result<Option<ContactDetails>, Error> {
+        let key = (account_id.to_string(), kind);
+        if let Some(details) = self.contact_cache.get(&key) {
+            return Ok(details);
+        }
+        let details = self.contacts.get(account_id, kind).await.map_err(aws_error)?;
+        self.contact_cache.insert(key, details.clone());
+        Ok(details)
+    }
+
+    /// Settles a CreateAccount marker: `Ok(Some(id))` once the account exists,
+    /// `Ok(None)` when the request never reached AWS (the marker is cleared), or a
+    /// Waiting error while AWS is still at work.
+    async fn settle_creation(
+        &self,
+        obj: &AwsAccount,
+        status: &mut AwsAccountStatus,
+        pending: &PendingCreation,
+    ) -> Result<Option<String>, Error> {
+        let uid = obj.uid().unwrap_or_default();
+        let request = match &pending.request_id {
+            Some(id) => Some(self.org.org().create_request(id).await.map_err(aws_error)?),
+            None => {
+                // The marker was written but orgops stopped before AWS's answer was saved:
+                // look for the account by email, then for a request by account name.
+                self.org.ensure_current().await.map_err(aws_error)?;
+                if let Some(account) = self.org.read(|s| s.account_by_email(&obj.spec.email).cloned()) {
+                    Some(crate::aws::organizations::CreateRequest {
+                        id: String::new(),
+                        account_name: account.name,
+                        state: CreateState::Succeeded(account.id),
+                        requested_at: None,
+                    })
+                } else {
+                    let since = pending.requested_at.0.as_second() - 60;
+                    let requests = self.org.org().create_requests().await.map_err(aws_error)?;
+                    requests
+                        .into_iter()
+                        .filter(|r| {
+                            r.account_name == obj.spec.account_name && r.requested_at.is_none_or(|t| t >= since)
+                        })
+                        .max_by_key(|r| r.requested_at)
+                }
+            }
+        };
+        let Some(request) = request else {
+            let waited = Timestamp::now().duration_since(pending.requested_at.0);
+            if waited.as_secs() < self.settings.unconfirmed_create_grace.as_secs() as i64 {
+                return Err(Error::waiting("waiting to learn whether the last CreateAccount reached AWS"));
+            }
+            tracing::warn!(object = %obj.name_any(), "no trace of the last CreateAccount in AWS; it never reached AWS");
+            self.creating.lock().unwrap().remove(&uid);
+            status.pending_creation = None;
+            return Ok(None);
+        };
+        match request.state {
+            CreateState::InProgress => {
+                self.creating.lock().unwrap().insert(uid);
+                Err(Error::waiting(format!("CreateAccount request {} is in progress", request.id)))
+            }
+            CreateState::Succeeded(account_id) => {
+                self.creating.lock().unwrap().remove(&uid);
+                status.pending_creation = None;
+                self.org.load_account(&account_id).await.map_err(aws_error)?;
+                if pending.request_id.is_some() {
+                    // Created by this request, with these tags: no need to read them back.
+                    self.org.record_tags(&account_id, Self::desired_tags(obj));
+                }
+                Ok(Some(account_id))
+            }
+            CreateState::Failed(reason) => {
+                self.creating.lock().unwrap().remove(&uid);
+                status.pending_creation = None;
+                self.failed_creation(obj, &reason).await.map(Some)
+            }
+        }
+    }
+
+    /// A FAILED CreateAccount: adopt on EMAIL_ALREADY_EXISTS when the account is in this
+    /// organization; retry limits and concurrency; anything else needs the spec to change.
+    async fn failed_creation(&self, obj: &AwsAccount, reason: &str) -> Result<String, Error> {
+        match reason {
+            "EMAIL_ALREADY_EXISTS" => {
+                self.org.ensure_current().await.map_err(aws_error)?;
+                self.org.read(|s| s.account_by_email(&obj.spec.email).map(|a| a.id.clone())).ok_or_else(|| {
+                    Error::terminal(format!(
+                        "CreateAccount failed: EMAIL_ALREADY_EXISTS: spec.email {} belongs to an AWS account outside this organization",
+                        obj.spec.email
+                    ))
+                })
+            }
+            "ACCOUNT_LIMIT_EXCEEDED"
+            | "CONCURRENT_ACCOUNT_MODIFICATION"
+            | "INTERNAL_FAILURE"
+            | "UPDATE_EXISTING_RESOURCE_POLICY_WITH_TAGS_NOT_SUPPORTED" => {
+                Err(Error::retryable(format!("CreateAccount failed: {reason}; it will be retried")))
+            }
+            other => Err(Error::terminal(format!("CreateAccount failed: {other}"))),
+        }
+    }
+
+    fn desired_tags(obj: &AwsAccount) -> Tags {
+        let mut tags = obj.spec.tags.clone();
+        tags.insert(OWNER_TAG.into(), owner(obj));
+        tags.insert(UID_TAG.into(), obj.uid().unwrap_or_default());
+        tags
+    }
+
+    fn target_ou(&self, obj: &AwsAccount) -> Result<String, Error> {
+        self.org.read(|s| s.resolve_ou(&obj.spec.organizational_unit)).ok_or_else(|| {
+            Error::terminal(format!(
+                "spec.organizationalUnit {:?} does not exist in the organization",
+                obj.spec.organizational_unit
+            ))
+        })
+    }
+}
+
+fn owner(obj: &AwsAccount) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Maps an AWS failure onto the driver's classes: throttling and 5xx retry; a refusal
+/// is terminal with AWS's code and message.
+fn aws_error(error: AwsError) -> Error {
+    match error.kind {
+        FailureKind::Throttled | FailureKind::Transient => Error::retryable(error.to_string()),
+        FailureKind::Client => Error::terminal(error.to_string()),
+    }
+}
+
+fn contact_of(spec: &SpecContacts, kind: ContactType) -> Option<&Contact> {
+    match kind {
+        ContactType::Billing => spec.billing.as_ref(),
+        ContactType::Operations => spec.operations.as_ref(),
+        ContactType::Security => spec.security.as_ref(),
+    }
+}
+
+fn contact_field(kind: ContactType) -> &'static str {
+    match kind {
+        ContactType::Billing => "alternateContacts.billing",
+        ContactType::Operations => "alternateContacts.operations",
+        ContactType::Security => "alternateContacts.security",
+    }
+}
+
+fn details(contact: &Contact) -> ContactDetails {
+    ContactDetails {
+        name: contact.name.clone(),
+        title: contact.title.clone(),
+        email: contact.email.clone(),
+        phone: contact.phone_number.clone(),
+    }
+}
+
+/// The tag differences, one per key: `tags.<key>`.
+pub fn tag_diffs(desired: &Tags, actual: &Tags) -> Vec<FieldDiff> {
+    let keys: std::collections::BTreeSet<&String> = desired.keys().chain(actual.keys()).collect();
+    keys.into_iter()
+        .filter(|k| desired.get(*k) != actual.get(*k))
+        .map(|k| {
+            FieldDiff::new(
+                format!("tags.{k}"),
+                desired.get(k).cloned().unwrap_or_else(|| "(absent)".into()),
+                actual.get(k).cloned().unwrap_or_else(|| "(absent)".into()),
+            )
+        })
+        .collect()
+}
+
+impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
+    type Resource = AwsAccount;
+    const KIND: &'static str = "AwsAccount";
+
+    async fn check_policy(&self, obj: &AwsAccount, grants: &Grants) -> Result<(), Error> {
+        if grants.policy.admin {
+            return Ok(());
+        }
+        let spec = &obj.spec;
+        let by_id = spec.organizational_unit.starts_with("ou-") || spec.organizational_unit.starts_with("r-");
+        if by_id {
+            self.org.ensure_fresh().await.map_err(aws_error)?;
+        }
+        let path = if by_id {
+            self.org.read(|s| s.ou_path(&spec.organizational_unit))
+        } else {
+            Some(spec.organizational_unit.clone())
+        };
+        if let Some(path) = path {
+            grants.check_organizational_unit("spec.organizationalUnit", &path)?;
+        }
+        // Adopting an existing account must not pull it out of an OU the namespace does
+        // not own.
+        if obj.status.as_ref().and_then(|s| s.account_id.as_ref()).is_none() {
+            self.org.ensure_fresh().await.map_err(aws_error)?;
+            let current = self.org.read(|s| {
+                let account = match &spec.account_id {
+                    Some(id) => s.account(id),
+                    None => s.account_by_email(&spec.email),
+                }?;
+                Some((account.id.clone(), s.parent_of(&account.id).and_then(|p| s.ou_path(p))?))
+            });
+            if let Some((id, current_path)) = current {
+                grants.check_organizational_unit(
+                    &format!("the organizational unit of existing account {id}"),
+                    &current_path,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn observe(&self, obj: &AwsAccount, status: &mut AwsAccountStatus) -> Result<Observation, Error> {
+        let spec = &obj.spec;
+        let mut linked = None;
+        let mut account_id = status.account_id.clone().or_else(|| spec.account_id.clone());
+        if let Some(pending) = status.pending_creation.clone() {
+            match self.settle_creation(obj, status, &pending).await? {
+                Some(id) => {
+                    linked = Some(Linked::Created(format!("account {id} created")));
+                    account_id = Some(id);
+                }
+                None => return Ok(Observation::Absent),
+            }
+        }
+        self.org.ensure_fresh().await.map_err(aws_error)?;
+        let target_ou = self.target_ou(obj)?;
+
+        let account = match &account_id {
+            Some(id) => match self.org.read(|s| s.account(id).cloned()) {
+                Some(account) => account,
+                None if status.account_id.is_none() => {
+                    return Err(Error::terminal(format!("spec.accountId {id} is not an account of this organization")));
+                }
+                None => return Err(Error::terminal(format!("account {id} is no longer in the organization"))),
+            },
+            None => match self.org.read(|s| s.account_by_email(&spec.email).cloned()) {
+                Some(account) => {
+                    linked = Some(Linked::Adopted(format!(
+                        "adopted existing account {} whose email is {}",
+                        account.id, spec.email
+                    )));
+                    account
+                }
+                None => return Ok(Observation::Absent),
+            },
+        };
+        if !account.email.eq_ignore_ascii_case(&spec.email) {
+            return Err(Error::invalid(format!(
+                "spec.email {} does not match the email of account {} ({})",
+                spec.email, account.id, account.email
+            )));
+        }
+        if status.account_id.is_none() && linked.is_none() {
+            linked = Some(Linked::Adopted(format!("adopted account {} named by spec.accountId", account.id)));
+        }
+
+        let actual_tags = self.org.tags(&account.id).await.map_err(aws_error)?;
+        if let Some(other) = actual_tags.get(OWNER_TAG).filter(|o| **o != owner(obj)) {
+            return Err(Error::forbidden(format!("account {} is managed by AwsAccount {other}", account.id)));
+        }
+
+        let parent = self.org.read(|s| s.parent_of(&account.id).map(str::to_string)).unwrap_or_default();
+        status.account_id = Some(account.id.clone());
+        status.arn = Some(account.arn.clone());
+        status.state = Some(account.state.clone());
+        status.ou_path = self.org.read(|s| s.ou_path(&parent));
+        status.ou_id = Some(parent.clone());
+
+        let mut diffs = Vec::new();
+        if parent != target_ou {
+            diffs.push(FieldDiff::new(
+                "organizationalUnit",
+                spec.organizational_unit.clone(),
+                status.ou_path.clone().unwrap_or(parent),
+            ));
+        }
+        diffs.extend(tag_diffs(&Self::desired_tags(obj), &actual_tags));
+        if let Some(wanted) = &spec.alternate_contacts {
+            for kind in ContactType::ALL {
+                if let Some(contact) = contact_of(wanted, kind) {
+                    let actual = self.contact(&account.id, kind).await?;
+                    if actual.as_ref() != Some(&details(contact)) {
+                        let shown =
+                            actual.map(|a| format!("{} <{}>", a.name, a.email)).unwrap_or_else(|| "(absent)".into());
+                        diffs.push(FieldDiff::new(
+                            contact_field(kind),
+                            format!("{} <{}>", contact.name, contact.email),
+                            shown,
+                        ));
+                    }
+                }
+            }
+        }
+        let availability = if account.state == "ACTIVE" {
+            Availability::Available
+        } else {
+            Availability::Unavailable(format!("account {} is {}", account.id, account.state))
+        };
+        Ok(Observation::Present { diffs, availability, linked })
+    }
+
+    async fn create(
+        &self,
+        obj: &AwsAccount,
+        status: &mut AwsAccountStatus,
+        sink: &dyn StatusSink<AwsAccountStatus>,
+    ) -> Result<Progress, Error> {
+        let spec = &obj.spec;
+        if spec.account_id.is_some() {
+            return Err(Error::terminal("spec.accountId is set: orgops adopts that account and never creates one"));
+        }
+        // The snapshot may be a resync old: look again right before creating.
+        self.org.ensure_current().await.map_err(aws_error)?;
+        if self.org.read(|s| s.account_by_email(&spec.email).is_some()) {
+            return Ok(Progress::Done(format!("an account with email {} exists; adopting it", spec.email)));
+        }
+        let uid = obj.uid().unwrap_or_default();
+        {
+            let mut creating = self.creating.lock().unwrap();
+            if creating.len() >= MAX_CREATES_IN_FLIGHT && !creating.contains(&uid) {
+                return Err(Error::waiting(format!(
+                    "{MAX_CREATES_IN_FLIGHT} account creations are in progress; waiting for one to finish"
+                )));
+            }
+            creating.insert(uid.clone());
+        }
+        // CreateAccount has no idempotency token: persist the marker first, so that a
+        // restart at any later point resolves this request instead of sending another.
+        status.pending_creation = Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None });
+        if let Err(error) = sink.persist(status).await {
+            self.creating.lock().unwrap().remove(&uid);
+            status.pending_creation = None;
+            return Err(error);
+        }
+        match self.org.org().create_account(&spec.account_name, &spec.email, &Self::desired_tags(obj)).await {
+            Ok(request) => {
+                if let Some(pending) = status.pending_creation.as_mut() {
+                    pending.request_id = Some(request.id.clone());
+                }
+                sink.persist(status).await?;
+                Ok(Progress::InProgress(format!("CreateAccount requested (request {})", request.id)))
+            }
+            // AWS answered with a refusal: nothing was created, so the marker goes.
+            Err(error) if error.kind == FailureKind::Client => {
+                self.creating.lock().unwrap().remove(&uid);
+                status.pending_creation = None;
+                Err(aws_error(error))
+            }
+            // No answer: the request may have reached AWS. The marker stays, and the next
+            // observe settles it.
+            Err(error) => Err(aws_error(error)),
+        }
+    }
+
+    async fn update(
+        &self,
+        obj: &AwsAccount,
+        status: &mut AwsAccountStatus,
+        diffs: &[FieldDiff],
+    ) -> Result<Progress, Error> {
+        let account_id = status.account_id.clone().ok_or_else(|| Error::retryable("no account id yet"))?;
+        let mut done = Vec::new();
+        if diffs.iter().any(|d| d.path == "organizationalUnit") {
+            let target = self.target_ou(obj)?;
+            let current = status.ou_id.clone().unwrap_or_default();
+            self.org.org().move_account(&account_id, &current, &target).await.map_err(aws_error)?;
+            self.org.record_parent(&account_id, &target);
+            status.ou_id = Some(target.clone());
+            status.ou_path = self.org.read(|s| s.ou_path(&target));
+            done.push("moved".to_string());
+        }
+        if diffs.iter().any(|d| d.path.starts_with("tags.")) {
+            let desired = Self::desired_tags(obj);
+            let actual = self.org.tags(&account_id).await.map_err(aws_error)?;
+            let to_set: Tags = desired
+                .iter()
+                .filter(|(k, v)| actual.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let to_remove: Vec<String> = actual.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+            if !to_set.is_empty() {
+                self.org.org().tag(&account_id, &to_set).await.map_err(aws_error)?;
+            }
+            if !to_remove.is_empty() {
+                self.org.org().untag(&account_id, &to_remove).await.map_err(aws_error)?;
+            }
+            self.org.record_tags(&account_id, desired);
+            done.push("tagged".to_string());
+        }
+        if let Some(wanted) = &obj.spec.alternate_contacts {
+            for kind in ContactType::ALL {
+                if let Some(contact) =
+                    contact_of(wanted, kind).filter(|_| diffs.iter().any(|d| d.path == contact_field(kind)))
+                {
+                    let details = details(contact);
+                    self.contacts.put(&account_id, kind, &details).await.map_err(aws_error)?;
+                    self.contact_cache.insert((account_id.clone(), kind), Some(details));
+                    done.push(format!("set {}", contact_field(kind)));
+                }
+            }
+        }
+        Ok(Progress::Done(done.join(", ")))
+    }
+
+    async fn delete(&self, _obj: &AwsAccount, status: &mut AwsAccountStatus) -> Result<Progress, Error> {
+        let account_id = status.account_id.clone().ok_or_else(|| Error::retryable("no account id yet"))?;
+        let state = match status.state.as_deref() {
+            // Closing is asynchronous: right after CloseAccount, ask AWS directly.
+            Some("PENDING_CLOSURE") => {
+                let account = self.org.load_account(&account_id).await.map_err(aws_error)?;
+                account.state
+            }
+            Some(state) => state.to_string(),
+            None => String::new(),
+        };
+        match state.as_str() {
+            "SUSPENDED" => return Ok(Progress::Done(format!("account {account_id} closed (SUSPENDED)"))),
+            "PENDING_CLOSURE" => {
+                status.state = Some(state);
+                return Ok(Progress::InProgress(format!("account {account_id} is PENDING_CLOSURE")));
+            }
+            _ => {}
+        }
+        match self.org.org().close_account(&account_id).await {
+            Ok(()) => {
+                self.org.record_state(&account_id, "PENDING_CLOSURE");
+                status.state = Some("PENDING_CLOSURE".into());
+                Ok(Progress::InProgress(format!("CloseAccount requested for {account_id}; it is PENDING_CLOSURE")))
+            }
+            Err(error) if error.is("AccountAlreadyClosedException") => {
+                Ok(Progress::Done(format!("account {account_id} was already closed")))
+            }
+            Err(error)
+                if error.is("ConstraintViolationException") && error.message.to_lowercase().contains("quota") =>
+            {
+                Err(Error::retryable(format!(
+                    "CloseAccount refused: the organization reached its quota of account closures ({}); \
+                     orgops retries, or close the account by hand and set deletionPolicy Retain",
+                    error.message
+                )))
+            }
+            Err(error) => Err(aws_error(error)),
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The AWS Account Management API's alternate contacts: the calls orgops makes, and
+//! their SDK implementation.
+
+use super::{AwsError, CallGate};
+use aws_sdk_account::Client;
+use aws_sdk_account::types::AlternateContactType;
+
+/// Which alternate contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ContactType {
+    /// Billing.
+    Billing,
+    /// Operations.
+    Operations,
+    /// Security.
+    Security,
+}
+
+impl ContactType {
+    /// All three, in a stable order.
+    pub const ALL: [ContactType; 3] = [ContactType::Billing, ContactType::Operations, ContactType::Security];
+
+    fn sdk(self) -> AlternateContactType {
+        match self {
+            ContactType::Billing => AlternateContactType::Billing,
+            ContactType::Operations => AlternateContactType::Operations,
+            ContactType::Security => AlternateContactType::Security,
+        }
+    }
+}
+
+/// One alternate contact's details.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactDetails {
+    /// Full name.
+    pub name: String,
+    /// Job title.
+    pub title: String,
+    /// Email address.
+    pub email: String,
+    /// Phone number.
+    pub phone: String,
+}
+
+/// The alternate-contact calls orgops makes, on member accounts of the organization.
+pub trait AlternateContacts: Send + Sync + 'static {
+    /// GetAlternateContact; `None` when the account has no contact of that type.
+    fn get(
+        &self,
+        account_id: &str,
+        kind: ContactType,
+    ) -> impl Future<Output = Result<Option<ContactDetails>, AwsError>> + Send;
+    /// PutAlternateContact.
+    fn put(
+        &self,
+        account_id: &str,
+        kind: ContactType,
+        details: &ContactDetails,
+    ) -> impl Future<Output = Result<(), AwsError>> + Send;
+}
+
+/// [`AlternateContacts`] on the AWS SDK.
+#[derive(Clone)]
+pub struct SdkAlternateContacts {
+    client: Client,
+    gate: CallGate,
+}
+
+impl SdkAlternateContacts {
+    /// Wraps an SDK client; every call goes through `gate`.
+    pub fn new(client: Client, gate: CallGate) -> Self {
+        SdkAlternateContacts { client, gate }
+    }
+}
+
+impl AlternateContacts for SdkAlternateContacts {
+    async fn get(&self, account_id: &str, kind: ContactType) -> Result<Option<ContactDetails>, AwsError> {
+        self.gate
+            .call("account", "GetAlternateContact", async {
+                match self
+                    .client
+                    .get_alternate_contact()
+                    .account_id(account_id)
+                    .alternate_contact_type(kind.sdk())
+                    .send()
+                    .await
+                {
+                    Ok(out) => Ok(out.alternate_contact().map(|c| ContactDetails {
+                        name: c.name().unwrap_or_default().to_string(),
+                        title: c.title().unwrap_or_default().to_string(),
+                        email: c.email_address().unwrap_or_default().to_string(),
+                        phone: c.phone_number().unwrap_or_default().to_string(),
+                    })),
+                    Err(e) => {
+                        let error = AwsError::from_sdk("account:GetAlternateContact", e);
+                        if error.is("ResourceNotFoundException") { Ok(None) } else { Err(error) }
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn put(&self, account_id: &str, kind: ContactType, details: &ContactDetails) -> Result<(), AwsError> {
+        self.gate
+            .call("account", "PutAlternateContact", async {
+                self.client
+                    .put_alternate_contact()
+                    .account_id(account_id)
+                    .alternate_contact_type(kind.sdk())
+                    .name(&details.name)
+                    .title(&details.title)
+                    .email_address(&details.email)
+                    .phone_number(&details.phone)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| AwsError::from_sdk("account:PutAlternateContact", e))
+            })
+            .await
+    }
+}

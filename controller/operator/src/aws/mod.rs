@@ -1,0 +1,183 @@
+//! The AWS side: one narrow trait per service listing only the calls orgops makes, the
+//! SDK implementation beside it, client-side rate limits and call metrics. Nothing here
+//! knows about Kubernetes.
+
+pub mod contacts;
+pub mod expiring;
+pub mod limits;
+pub mod org_cache;
+pub mod organizations;
+
+use aws_sdk_organizations::config::http::HttpResponse;
+use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
+use limits::RateLimiter;
+use prometheus::IntCounterVec;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// How an AWS call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Throttled: retry later.
+    Throttled,
+    /// A 5xx, a timeout or a connection failure: retry later.
+    Transient,
+    /// AWS refused the request (4xx): retrying the same request will not help.
+    Client,
+}
+
+/// A failed AWS call: which operation, AWS's error code and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsError {
+    /// `service:Operation`.
+    pub operation: String,
+    /// AWS's error code (`ConstraintViolationException`, ...), when it sent one.
+    pub code: Option<String>,
+    /// AWS's message, or a description of the failure.
+    pub message: String,
+    /// How it failed.
+    pub kind: FailureKind,
+}
+
+impl AwsError {
+    /// Whether AWS answered with this error code.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    /// Converts an SDK error.
+    pub fn from_sdk<E>(operation: &str, error: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let code = error.code().map(str::to_string);
+        let message = error.message().map(str::to_string).unwrap_or_else(|| error_chain(&error));
+        let kind = match (&error, code.as_deref()) {
+            (_, Some(code)) if is_throttling(code) => FailureKind::Throttled,
+            (SdkError::ServiceError(service), _) if service.raw().status().is_server_error() => FailureKind::Transient,
+            (SdkError::ServiceError(_), _) => FailureKind::Client,
+            (SdkError::ConstructionFailure(_), _) => FailureKind::Client,
+            _ => FailureKind::Transient,
+        };
+        AwsError { operation: operation.to_string(), code, message, kind }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "Throttling"
+            | "ThrottlingException"
+            | "ThrottledException"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "PriorRequestNotComplete"
+            | "RequestThrottled"
+            | "RequestThrottledException"
+            | "SlowDown"
+    )
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} failed: {code}: {}", self.operation, self.message),
+            None => write!(f, "{} failed: {}", self.operation, self.message),
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// Every AWS call passes through here: the operation's rate limit first, then the call,
+/// then the call metric.
+#[derive(Clone)]
+pub struct CallGate {
+    limits: Arc<HashMap<&'static str, RateLimiter>>,
+    default_limit: RateLimiter,
+    calls: IntCounterVec,
+}
+
+impl CallGate {
+    /// A gate with per-operation limits (`service:Operation` → limiter); operations not
+    /// listed share `default_limit`.
+    pub fn new(limits: HashMap<&'static str, RateLimiter>, default_limit: RateLimiter, calls: IntCounterVec) -> Self {
+        CallGate { limits: Arc::new(limits), default_limit, calls }
+    }
+
+    /// Waits for the operation's rate limit, runs the call and counts its outcome.
+    pub async fn call<T, F>(&self, service: &'static str, operation: &'static str, call: F) -> Result<T, AwsError>
+    where
+        F: Future<Output = Result<T, AwsError>>,
+    {
+        let key = format!("{service}:{operation}");
+        self.limits.get(key.as_str()).unwrap_or(&self.default_limit).acquire().await;
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(e) if e.kind == FailureKind::Throttled => "throttled",
+            Err(e) if e.kind == FailureKind::Transient => "server_error",
+            Err(_) => "client_error",
+        };
+        self.calls.with_label_values(&[service, operation, outcome]).inc();
+        result
+    }
+
+    /// Runs a paginated call to the end: `fetch` gets the previous page's token and
+    /// returns a page of items and the next token. Each page is one gated call.
+    pub async fn paginate<T, F, Fut>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        mut fetch: F,
+    ) -> Result<Vec<T>, AwsError>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+    {
+        let mut items = Vec::new();
+        let mut token = None;
+        loop {
+            let (page, next) = self.call(service, operation, fetch(token.take())).await?;
+            items.extend(page);
+            match next {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => return Ok(items),
+            }
+        }
+    }
+}
+
+/// Loads the SDK configuration: the default credential chain (IRSA, Pod Identity,
+/// environment, profile), the region from the environment or config, and
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` when set.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_codes_are_recognised() {
+        assert!(is_throttling("TooManyRequestsException"));
+        assert!(is_throttling("ThrottlingException"));
+        assert!(!is_throttling("ConstraintViolationException"));
+    }
+}

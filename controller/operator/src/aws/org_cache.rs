@@ -1,0 +1,240 @@
+//! A shared snapshot of the organization (OU tree, accounts and their parents), refreshed
+//! with a few paginated list calls at most once per resync, so observing an account costs
+//! no AWS call of its own. Per-account details (tags) are fetched on demand and kept for
+//! the same period. Writes update the snapshot in place, so nothing is re-read after a
+//! write orgops made itself.
+
+use super::AwsError;
+use super::expiring::Expiring;
+use super::organizations::{OrgAccount, OrgUnit, Organizations, Tags};
+use orgops_api::normalize_ou_path;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The organization at one point in time.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// The root's id.
+    pub root_id: String,
+    /// OUs by id, with their parent's id.
+    ous: HashMap<String, (OrgUnit, String)>,
+    /// Accounts by id.
+    accounts: HashMap<String, OrgAccount>,
+    /// Each account's parent (OU or root) id.
+    parents: HashMap<String, String>,
+}
+
+impl Snapshot {
+    /// The account with this id.
+    pub fn account(&self, id: &str) -> Option<&OrgAccount> {
+        self.accounts.get(id)
+    }
+
+    /// The account with this email, compared without case.
+    pub fn account_by_email(&self, email: &str) -> Option<&OrgAccount> {
+        self.accounts.values().find(|a| a.email.eq_ignore_ascii_case(email))
+    }
+
+    /// The account's parent OU or root id.
+    pub fn parent_of(&self, account_id: &str) -> Option<&str> {
+        self.parents.get(account_id).map(String::as_str)
+    }
+
+    /// The id of an OU given as `Root`, a root id, an OU id or a path from the root.
+    pub fn resolve_ou(&self, ou: &str) -> Option<String> {
+        if ou.starts_with("ou-") {
+            return self.ous.contains_key(ou).then(|| ou.to_string());
+        }
+        if ou.starts_with("r-") {
+            return (ou == self.root_id).then(|| ou.to_string());
+        }
+        let mut current = self.root_id.clone();
+        for segment in normalize_ou_path(ou).split('/').filter(|s| !s.is_empty()) {
+            current = self.ous.iter().find(|(_, (unit, parent))| *parent == current && unit.name == segment)?.0.clone();
+        }
+        Some(current)
+    }
+
+    /// The path from the root of an OU or root id: `Root` for the root itself.
+    pub fn ou_path(&self, id: &str) -> Option<String> {
+        let mut names = Vec::new();
+        let mut current = id;
+        while current != self.root_id {
+            let (unit, parent) = self.ous.get(current)?;
+            names.push(unit.name.as_str());
+            current = parent;
+        }
+        if names.is_empty() {
+            return Some("Root".to_string());
+        }
+        names.reverse();
+        Some(names.join("/"))
+    }
+}
+
+struct State {
+    snapshot: Snapshot,
+    fetched_at: Option<Instant>,
+}
+
+/// The shared, lazily refreshed snapshot of the organization.
+pub struct OrgCache<O: Organizations> {
+    org: O,
+    max_age: Duration,
+    state: Mutex<State>,
+    tags: Expiring<String, Tags>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl<O: Organizations> OrgCache<O> {
+    /// A cache whose snapshot and details are re-read when older than `max_age`.
+    pub fn new(org: O, max_age: Duration) -> Self {
+        OrgCache {
+            org,
+            max_age,
+            state: Mutex::new(State { snapshot: Snapshot::default(), fetched_at: None }),
+            tags: Expiring::new(max_age),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The Organizations client behind the cache, for writes.
+    pub fn org(&self) -> &O {
+        &self.org
+    }
+
+    /// Makes sure the snapshot is younger than the cache's maximum age.
+    pub async fn ensure_fresh(&self) -> Result<(), AwsError> {
+        let deadline = Instant::now().checked_sub(self.max_age).unwrap_or_else(Instant::now);
+        self.refresh_unless_fetched_since(deadline).await
+    }
+
+    /// Makes sure the snapshot was read after this call began. Concurrent callers share one
+    /// refresh.
+    pub async fn ensure_current(&self) -> Result<(), AwsError> {
+        self.refresh_unless_fetched_since(Instant::now()).await
+    }
+
+    async fn refresh_unless_fetched_since(&self, since: Instant) -> Result<(), AwsError> {
+        let fetched_since = |state: &State| state.fetched_at.is_some_and(|t| t >= since);
+        if fetched_since(&self.state.lock().unwrap()) {
+            return Ok(());
+        }
+        let _single_flight = self.refreshing.lock().await;
+        if fetched_since(&self.state.lock().unwrap()) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let snapshot = self.read_organization().await?;
+        let mut state = self.state.lock().unwrap();
+        state.snapshot = snapshot;
+        state.fetched_at = Some(started);
+        Ok(())
+    }
+
+    async fn read_organization(&self) -> Result<Snapshot, AwsError> {
+        let root_id = self.org.root_id().await?;
+        let mut snapshot = Snapshot { root_id: root_id.clone(), ..Snapshot::default() };
+        let mut parents_to_visit = vec![root_id];
+        while let Some(parent) = parents_to_visit.pop() {
+            for ou in self.org.child_ous(&parent).await? {
+                parents_to_visit.push(ou.id.clone());
+                snapshot.ous.insert(ou.id.clone(), (ou, parent.clone()));
+            }
+            for account in self.org.accounts_in(&parent).await? {
+                snapshot.parents.insert(account.id.clone(), parent.clone());
+                snapshot.accounts.insert(account.id.clone(), account);
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// Reads the snapshot.
+    pub fn read<T>(&self, f: impl FnOnce(&Snapshot) -> T) -> T {
+        f(&self.state.lock().unwrap().snapshot)
+    }
+
+    /// Reads one account and its parent straight from AWS into the snapshot: for an
+    /// account orgops just created, which the snapshot cannot hold yet.
+    pub async fn load_account(&self, account_id: &str) -> Result<OrgAccount, AwsError> {
+        let account = self.org.describe_account(account_id).await?;
+        let parent = self.org.parent_of(account_id).await?;
+        let mut state = self.state.lock().unwrap();
+        state.snapshot.parents.insert(account.id.clone(), parent);
+        state.snapshot.accounts.insert(account.id.clone(), account.clone());
+        Ok(account)
+    }
+
+    /// The account's tags, read at most once per maximum age.
+    pub async fn tags(&self, account_id: &str) -> Result<Tags, AwsError> {
+        if let Some(tags) = self.tags.get(&account_id.to_string()) {
+            return Ok(tags);
+        }
+        let tags = self.org.tags_of(account_id).await?;
+        self.record_tags(account_id, tags.clone());
+        Ok(tags)
+    }
+
+    /// Records tags orgops just wrote.
+    pub fn record_tags(&self, account_id: &str, tags: Tags) {
+        self.tags.insert(account_id.to_string(), tags);
+    }
+
+    /// Records a move orgops just made.
+    pub fn record_parent(&self, account_id: &str, parent_id: &str) {
+        self.state.lock().unwrap().snapshot.parents.insert(account_id.to_string(), parent_id.to_string());
+    }
+
+    /// Records an account's new state.
+    pub fn record_state(&self, account_id: &str, state: &str) {
+        if let Some(account) = self.state.lock().unwrap().snapshot.accounts.get_mut(account_id) {
+            account.state = state.to_string();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ou(id: &str, name: &str, parent: &str) -> (String, (OrgUnit, String)) {
+        (id.to_string(), (OrgUnit { id: id.to_string(), name: name.to_string() }, parent.to_string()))
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            root_id: "r-root".into(),
+            ous: [
+                ou("ou-root-work0000", "Workloads", "r-root"),
+                ou("ou-root-payr0000", "Payroll", "ou-root-work0000"),
+                ou("ou-root-sand0000", "Sandbox", "r-root"),
+            ]
+            .into_iter()
+            .collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn resolves_paths_ids_and_root() {
+        let s = snapshot();
+        assert_eq!(s.resolve_ou("Workloads/Payroll").as_deref(), Some("ou-root-payr0000"));
+        assert_eq!(s.resolve_ou("Root/Workloads/Payroll").as_deref(), Some("ou-root-payr0000"));
+        assert_eq!(s.resolve_ou("Root").as_deref(), Some("r-root"));
+        assert_eq!(s.resolve_ou("ou-root-sand0000").as_deref(), Some("ou-root-sand0000"));
+        assert_eq!(s.resolve_ou("r-root").as_deref(), Some("r-root"));
+        assert_eq!(s.resolve_ou("Workloads/Billing"), None);
+        assert_eq!(s.resolve_ou("Payroll"), None, "paths start at the root");
+        assert_eq!(s.resolve_ou("ou-root-none0000"), None);
+    }
+
+    #[test]
+    fn paths_of_ids() {
+        let s = snapshot();
+        assert_eq!(s.ou_path("ou-root-payr0000").as_deref(), Some("Workloads/Payroll"));
+        assert_eq!(s.ou_path("r-root").as_deref(), Some("Root"));
+        assert_eq!(s.ou_path("ou-unknown"), None);
+    }
+}

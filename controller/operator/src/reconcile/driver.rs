@@ -1,0 +1,487 @@
+//! The driver: finalizer, platform policy, observe, create / update / delete, conditions,
+//! drift, Events, metrics and requeue, in that order, for every kind.
+
+use super::conditions::{self, ConditionUpdate, READY, SYNCED};
+use super::error::{Error, ErrorClass};
+use super::{Availability, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusOf, StatusSink};
+use crate::metrics::Metrics;
+use crate::policy::PolicyStore;
+use futures::future::BoxFuture;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::core::object::{HasSpec, HasStatus};
+use kube::{Resource, ResourceExt};
+use orgops_api::{DeletionPolicy, DriftPolicy, DriftRecord, ManagedSpec, ManagedStatus, ManagementPolicy};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The finalizer orgops puts on every object it manages with `managementPolicy: Full`.
+pub const FINALIZER: &str = "orgops.dev/finalizer";
+
+/// Timing of requeues.
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    /// How often an object is observed when nothing happens (drift is corrected within it).
+    pub resync: Duration,
+    /// How soon an object with AWS work in flight is looked at again.
+    pub waiting: Duration,
+    /// First retry delay after a retryable error; doubles per failure.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            resync: Duration::from_secs(300),
+            waiting: Duration::from_secs(5),
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The reason of a Kubernetes Event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A create was sent to AWS.
+    Created,
+    /// An existing AWS resource was adopted.
+    Adopted,
+    /// AWS was changed to follow a spec change.
+    Updated,
+    /// AWS differs from a spec it used to match.
+    DriftDetected,
+    /// AWS was changed back to the spec.
+    DriftCorrected,
+    /// A reconcile failed.
+    Failed,
+    /// The platform policy refused the object.
+    Forbidden,
+    /// The AWS resource was deleted, or retained, and the finalizer removed.
+    Deleted,
+}
+
+impl EventKind {
+    /// The Event's reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            EventKind::Created => "Created",
+            EventKind::Adopted => "Adopted",
+            EventKind::Updated => "Updated",
+            EventKind::DriftDetected => "DriftDetected",
+            EventKind::DriftCorrected => "DriftCorrected",
+            EventKind::Failed => "Failed",
+            EventKind::Forbidden => "Forbidden",
+            EventKind::Deleted => "Deleted",
+        }
+    }
+
+    /// Whether the Event is a warning.
+    pub fn is_warning(self) -> bool {
+        matches!(self, EventKind::DriftDetected | EventKind::Failed | EventKind::Forbidden)
+    }
+}
+
+/// An Event about one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectEvent {
+    /// Its reason.
+    pub kind: EventKind,
+    /// What happened.
+    pub message: String,
+}
+
+/// The Kubernetes writes the driver makes. Implemented on the API server in production
+/// and in memory in the driver's tests.
+pub trait KubeSide<R>: Send + Sync {
+    /// Writes the object's whole status (server-side apply).
+    fn apply_status(&self, obj: &R, status: serde_json::Value) -> BoxFuture<'_, Result<(), Error>>;
+    /// Adds [`FINALIZER`].
+    fn add_finalizer<'a>(&'a self, obj: &'a R) -> BoxFuture<'a, Result<(), Error>>;
+    /// Removes [`FINALIZER`].
+    fn remove_finalizer<'a>(&'a self, obj: &'a R) -> BoxFuture<'a, Result<(), Error>>;
+    /// Publishes an Event; failures are logged, not returned.
+    fn publish<'a>(&'a self, obj: &'a R, event: ObjectEvent) -> BoxFuture<'a, ()>;
+}
+
+/// The generic reconciler of one kind.
+pub struct Driver<K: ManagedKind, S: KubeSide<K::Resource>> {
+    kind: K,
+    kube: S,
+    policy: Arc<PolicyStore>,
+    metrics: Metrics,
+    config: DriverConfig,
+    failures: Mutex<HashMap<String, u32>>,
+    readiness: Mutex<HashMap<String, bool>>,
+}
+
+/// What one reconcile ended with, for the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    Waiting,
+    Retryable,
+    Terminal,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Waiting => "waiting",
+            Outcome::Retryable => "retryable_error",
+            Outcome::Terminal => "terminal_error",
+        }
+    }
+}
+
+/// A reconcile in progress: the object, the status being built and what to do next.
+struct Pass<'a, K: ManagedKind> {
+    obj: &'a K::Resource,
+    status: StatusOf<K>,
+    generation: Option<i64>,
+    now: Timestamp,
+    events: Vec<ObjectEvent>,
+}
+
+impl<K: ManagedKind> Pass<'_, K> {
+    fn condition(&mut self, update: ConditionUpdate) {
+        conditions::set(self.status.conditions_mut(), update, self.generation, self.now);
+    }
+
+    fn event(&mut self, kind: EventKind, message: impl Into<String>) {
+        self.events.push(ObjectEvent { kind, message: message.into() });
+    }
+
+    fn synced(&mut self) {
+        self.condition(ConditionUpdate::true_(SYNCED, "ReconcileSuccess", ""));
+        self.status.set_observed_generation(self.generation);
+    }
+
+    fn availability(&mut self, availability: &Availability) {
+        match availability {
+            Availability::Available => self.condition(ConditionUpdate::true_(READY, "Available", "")),
+            Availability::Unavailable(why) => {
+                self.condition(ConditionUpdate::false_(READY, "Unavailable", why.clone()))
+            }
+        }
+    }
+}
+
+/// Writes status through the driver's [`KubeSide`] while a kind is mid-create.
+struct Sink<'a, K: ManagedKind, S: KubeSide<K::Resource>> {
+    kube: &'a S,
+    obj: &'a K::Resource,
+}
+
+impl<K: ManagedKind, S: KubeSide<K::Resource>> StatusSink<StatusOf<K>> for Sink<'_, K, S> {
+    fn persist<'b>(&'b self, status: &'b StatusOf<K>) -> BoxFuture<'b, Result<(), Error>> {
+        Box::pin(async move {
+            let value = serde_json::to_value(status).map_err(|e| Error::retryable(format!("encoding status: {e}")))?;
+            self.kube.apply_status(self.obj, value).await
+        })
+    }
+}
+
+impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
+    /// A driver for one kind.
+    pub fn new(kind: K, kube: S, policy: Arc<PolicyStore>, metrics: Metrics, config: DriverConfig) -> Self {
+        Driver {
+            kind,
+            kube,
+            policy,
+            metrics,
+            config,
+            failures: Mutex::new(HashMap::new()),
+            readiness: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reconciles one object and returns when to look at it again. Every error is turned
+    /// into conditions, an Event and a requeue here, so this never fails.
+    pub async fn reconcile(&self, obj: &K::Resource) -> Duration {
+        let started = Instant::now();
+        let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+        let (outcome, requeue) = self.reconcile_object(obj, &key).await;
+        self.metrics.reconciles.with_label_values(&[K::KIND, outcome.label()]).inc();
+        self.metrics.reconcile_duration.with_label_values(&[K::KIND]).observe(started.elapsed().as_secs_f64());
+        tracing::debug!(kind = K::KIND, object = %key, outcome = outcome.label(), requeue_s = requeue.as_secs(), "reconciled");
+        requeue
+    }
+
+    async fn reconcile_object(&self, obj: &K::Resource, key: &str) -> (Outcome, Duration) {
+        let mut pass = Pass::<K> {
+            obj,
+            status: obj.status().cloned().unwrap_or_default(),
+            generation: obj.meta().generation,
+            now: Timestamp::now(),
+            events: Vec::new(),
+        };
+        let result = if obj.meta().deletion_timestamp.is_some() {
+            self.finalize(&mut pass, key).await
+        } else {
+            self.converge(&mut pass).await
+        };
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(error) => self.record_error(&mut pass, error),
+        };
+        if outcome == Outcome::Success || outcome == Outcome::Waiting {
+            self.failures.lock().unwrap().remove(key);
+        }
+        let finished = obj.meta().deletion_timestamp.is_some() && outcome == Outcome::Success;
+        if !finished {
+            self.write_status(&mut pass).await;
+            self.track_readiness(key, conditions::is_true(pass.status.conditions(), READY));
+        }
+        for event in std::mem::take(&mut pass.events) {
+            self.kube.publish(obj, event).await;
+        }
+        let requeue = match outcome {
+            Outcome::Success | Outcome::Terminal => self.config.resync,
+            Outcome::Waiting => self.config.waiting,
+            Outcome::Retryable => self.backoff(key),
+        };
+        (outcome, requeue)
+    }
+
+    /// Create, adopt, update or report: everything but deletion.
+    async fn converge(&self, pass: &mut Pass<'_, K>) -> Result<Outcome, Error> {
+        let obj = pass.obj;
+        let spec = obj.spec();
+        let policies = spec.policies();
+        let full = policies.management_policy == ManagementPolicy::Full;
+        if full && !obj.finalizers().iter().any(|f| f == FINALIZER) {
+            self.kube.add_finalizer(obj).await?;
+        }
+
+        let grants = self.policy.grants(&obj.namespace().unwrap_or_default());
+        if let Err(error) = self.kind.check_policy(obj, &grants).await {
+            if error.reason == super::error::TerminalReason::Forbidden {
+                self.metrics.forbidden.with_label_values(&[K::KIND]).inc();
+            }
+            return Err(error);
+        }
+
+        match self.kind.observe(obj, &mut pass.status).await? {
+            Observation::Absent if !full => {
+                pass.condition(ConditionUpdate::false_(
+                    READY,
+                    "Unavailable",
+                    "not found in AWS; managementPolicy ObserveOnly does not create it",
+                ));
+                pass.synced();
+                Ok(Outcome::Success)
+            }
+            Observation::Absent => {
+                match self.kind.create(obj, &mut pass.status, &Sink::<K, S> { kube: &self.kube, obj }).await? {
+                    Progress::Done(message) => {
+                        pass.event(EventKind::Created, message.clone());
+                        pass.condition(ConditionUpdate::false_(READY, "Creating", message));
+                        pass.synced();
+                        Ok(Outcome::Waiting)
+                    }
+                    Progress::InProgress(message) => {
+                        pass.event(EventKind::Created, message.clone());
+                        Err(Error::waiting(message))
+                    }
+                }
+            }
+            Observation::Present { diffs, availability, linked } => {
+                match linked {
+                    Some(Linked::Adopted(message)) => pass.event(EventKind::Adopted, message),
+                    Some(Linked::Created(message)) => tracing::info!(kind = K::KIND, "{message}"),
+                    None => {}
+                }
+                pass.availability(&availability);
+                if diffs.is_empty() {
+                    self.set_drifted(obj, false);
+                    pass.synced();
+                    return Ok(Outcome::Success);
+                }
+                self.handle_differences(pass, diffs, full, policies.drift_policy).await
+            }
+        }
+    }
+
+    /// AWS differs from the spec. After a spec change that is work to do; when AWS moved
+    /// away from a spec it already matched, it is drift, corrected or only reported.
+    async fn handle_differences(
+        &self,
+        pass: &mut Pass<'_, K>,
+        diffs: Vec<FieldDiff>,
+        full: bool,
+        drift_policy: DriftPolicy,
+    ) -> Result<Outcome, Error> {
+        let previous = pass.obj.status();
+        let was_in_sync = previous.is_some_and(|s| {
+            s.observed_generation() == pass.generation
+                && conditions::is_true(s.conditions(), SYNCED)
+                && conditions::is_true(s.conditions(), READY)
+        });
+        let may_write = full && (!was_in_sync || drift_policy == DriftPolicy::Correct);
+        let fields: Vec<String> = diffs.iter().map(|d| d.path.clone()).collect();
+        let described = describe(&diffs);
+        let is_drift = was_in_sync || !may_write;
+        if is_drift {
+            for field in &fields {
+                self.metrics.drift_detected.with_label_values(&[K::KIND, field]).inc();
+            }
+            *pass.status.last_drift_mut() =
+                Some(DriftRecord { detected_at: Time(pass.now), fields: fields.clone(), corrected: may_write });
+            pass.event(EventKind::DriftDetected, format!("AWS differs from the spec: {described}"));
+        }
+        if !may_write {
+            let why = if full { "driftPolicy is Report" } else { "managementPolicy is ObserveOnly" };
+            self.set_drifted(pass.obj, true);
+            pass.condition(ConditionUpdate::false_(
+                SYNCED,
+                "DriftDetected",
+                format!("AWS differs from the spec and {why}, so it is left as it is: {described}"),
+            ));
+            pass.status.set_observed_generation(pass.generation);
+            return Ok(Outcome::Success);
+        }
+        let progress = self.kind.update(pass.obj, &mut pass.status, &diffs).await?;
+        self.set_drifted(pass.obj, false);
+        if is_drift {
+            for field in &fields {
+                self.metrics.drift_corrected.with_label_values(&[K::KIND, field]).inc();
+            }
+            pass.event(EventKind::DriftCorrected, format!("changed AWS back to the spec: {described}"));
+        } else {
+            pass.event(EventKind::Updated, format!("changed AWS to follow the spec: {described}"));
+        }
+        match progress {
+            Progress::Done(_) => {
+                pass.synced();
+                Ok(Outcome::Success)
+            }
+            Progress::InProgress(message) => Err(Error::waiting(message)),
+        }
+    }
+
+    /// The object is being deleted: delete or retain in AWS, then let it go.
+    async fn finalize(&self, pass: &mut Pass<'_, K>, key: &str) -> Result<Outcome, Error> {
+        let obj = pass.obj;
+        if !obj.finalizers().iter().any(|f| f == FINALIZER) {
+            return Ok(Outcome::Success);
+        }
+        let spec = obj.spec();
+        let deletes = spec.policies().management_policy == ManagementPolicy::Full
+            && spec.deletion_policy() == DeletionPolicy::Delete;
+        if deletes {
+            match self.kind.observe(obj, &mut pass.status).await? {
+                Observation::Absent => pass.event(EventKind::Deleted, "not found in AWS; nothing to delete"),
+                Observation::Present { .. } => match self.kind.delete(obj, &mut pass.status).await? {
+                    Progress::Done(message) => pass.event(EventKind::Deleted, message),
+                    Progress::InProgress(message) => {
+                        pass.condition(ConditionUpdate::false_(READY, "Deleting", message.clone()));
+                        return Err(Error::waiting(message));
+                    }
+                },
+            }
+        } else {
+            pass.event(EventKind::Deleted, "left in AWS (deletionPolicy Retain or managementPolicy ObserveOnly)");
+        }
+        self.kube.remove_finalizer(obj).await?;
+        self.forget(obj, key);
+        Ok(Outcome::Success)
+    }
+
+    /// Turns an error into conditions and an Event (once per distinct message).
+    fn record_error(&self, pass: &mut Pass<'_, K>, error: Error) -> Outcome {
+        match error.class {
+            ErrorClass::Waiting => {
+                let reason = if pass.obj.meta().deletion_timestamp.is_some() { "Deleting" } else { "Creating" };
+                pass.condition(ConditionUpdate::false_(READY, reason, error.message.clone()));
+                pass.synced();
+                Outcome::Waiting
+            }
+            ErrorClass::Retryable | ErrorClass::Terminal => {
+                let reason = error.reason.as_str();
+                let repeated = pass.status.conditions().iter().any(|c| {
+                    c.type_ == SYNCED && c.status == "False" && c.reason == reason && c.message == error.message
+                });
+                if !repeated {
+                    let kind = if reason == "Forbidden" { EventKind::Forbidden } else { EventKind::Failed };
+                    pass.event(kind, error.message.clone());
+                }
+                tracing::warn!(kind = K::KIND, object = %pass.obj.name_any(), class = ?error.class, reason, error = %error.message, "reconcile failed");
+                pass.condition(ConditionUpdate::false_(SYNCED, reason, error.message.clone()));
+                if !pass.status.conditions().iter().any(|c| c.type_ == READY) {
+                    pass.condition(ConditionUpdate::false_(READY, reason, error.message));
+                }
+                pass.status.set_observed_generation(pass.generation);
+                if error.class == ErrorClass::Terminal { Outcome::Terminal } else { Outcome::Retryable }
+            }
+        }
+    }
+
+    async fn write_status(&self, pass: &mut Pass<'_, K>) {
+        if pass.obj.status() == Some(&pass.status) {
+            return;
+        }
+        let value = match serde_json::to_value(&pass.status) {
+            Ok(value) => value,
+            Err(error) => return tracing::error!(%error, "encoding status"),
+        };
+        if let Err(error) = self.kube.apply_status(pass.obj, value).await {
+            tracing::warn!(kind = K::KIND, object = %pass.obj.name_any(), error = %error.message, "writing status failed");
+        }
+    }
+
+    fn backoff(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap();
+        let attempts = failures.entry(key.to_string()).or_insert(0);
+        *attempts = attempts.saturating_add(1);
+        let exponential = self.config.backoff_base.saturating_mul(1u32 << (*attempts - 1).min(16));
+        let capped = exponential.min(self.config.backoff_max);
+        // Up to 25% random jitter, so objects that failed together do not retry together.
+        let jitter = RandomState::new().hash_one(key) % 1000;
+        capped + capped.mul_f64(jitter as f64 / 4000.0)
+    }
+
+    fn set_drifted(&self, obj: &K::Resource, drifted: bool) {
+        let namespace = obj.namespace().unwrap_or_default();
+        let name = obj.name_any();
+        let gauge = self.metrics.drifted.with_label_values(&[K::KIND, &namespace, &name]);
+        gauge.set(i64::from(drifted));
+    }
+
+    fn track_readiness(&self, key: &str, ready: bool) {
+        let previous = self.readiness.lock().unwrap().insert(key.to_string(), ready);
+        if previous != Some(ready) {
+            if let Some(was) = previous {
+                self.metrics.resources.with_label_values(&[K::KIND, ready_label(was)]).dec();
+            }
+            self.metrics.resources.with_label_values(&[K::KIND, ready_label(ready)]).inc();
+        }
+    }
+
+    fn forget(&self, obj: &K::Resource, key: &str) {
+        if let Some(was) = self.readiness.lock().unwrap().remove(key) {
+            self.metrics.resources.with_label_values(&[K::KIND, ready_label(was)]).dec();
+        }
+        self.failures.lock().unwrap().remove(key);
+        let _ =
+            self.metrics.drifted.remove_label_values(&[K::KIND, &obj.namespace().unwrap_or_default(), &obj.name_any()]);
+    }
+}
+
+fn ready_label(ready: bool) -> &'static str {
+    if ready { "true" } else { "false" }
+}
+
+/// `organizationalUnit (spec "A", AWS "B"), tags.team (...)`.
+fn describe(diffs: &[FieldDiff]) -> String {
+    diffs
+        .iter()
+        .map(|d| format!("{} (spec {:?}, AWS {:?})", d.path, d.desired, d.actual))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
