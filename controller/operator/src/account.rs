@@ -503,3 +503,7 @@ impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "account_tests.rs"]
+mod tests;

@@ -485,3 +485,7 @@ fn describe(diffs: &[FieldDiff]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

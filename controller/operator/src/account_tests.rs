@@ -1,0 +1,570 @@
+//! AwsAccount against an in-memory organization: the asynchronous and failure paths that
+//! moto cannot produce (IN_PROGRESS, FAILED reasons, lost answers, throttling, quotas).
+
+use super::*;
+use crate::aws::organizations::{CreateRequest, OrgAccount, OrgUnit};
+use crate::policy::{NamespacePolicy, Policy, PolicyStore};
+use futures::future::BoxFuture;
+use std::collections::{BTreeMap, HashMap};
+
+/// An organization in memory, with scripted create results and injectable failures.
+#[derive(Default)]
+struct FakeOrg {
+    state: Mutex<OrgState>,
+}
+
+#[derive(Default)]
+struct OrgState {
+    ous: Vec<(OrgUnit, String)>,
+    accounts: Vec<(OrgAccount, String)>,
+    tags: HashMap<String, Tags>,
+    requests: Vec<CreateRequest>,
+    /// What CreateAccount answers next (default: SUCCEEDED at once).
+    next_create: Option<Result<CreateState, AwsError>>,
+    /// Operation name → the error it fails with.
+    failing: HashMap<&'static str, AwsError>,
+    calls: Vec<String>,
+}
+
+fn aws(kind: FailureKind, code: &str, message: &str) -> AwsError {
+    AwsError { operation: "organizations:Test".into(), code: Some(code.into()), message: message.into(), kind }
+}
+
+impl FakeOrg {
+    fn new() -> Self {
+        let org = FakeOrg::default();
+        {
+            let mut s = org.state.lock().unwrap();
+            s.ous = vec![
+                (OrgUnit { id: "ou-root-work0000".into(), name: "Workloads".into() }, "r-root".into()),
+                (OrgUnit { id: "ou-root-payr0000".into(), name: "Payroll".into() }, "ou-root-work0000".into()),
+                (OrgUnit { id: "ou-root-bill0000".into(), name: "Billing".into() }, "ou-root-work0000".into()),
+            ];
+        }
+        org
+    }
+
+    fn add_account(&self, id: &str, email: &str, parent: &str) {
+        let account = OrgAccount {
+            id: id.into(),
+            arn: format!("arn:aws:organizations::000000000000:account/o-test/{id}"),
+            name: id.into(),
+            email: email.into(),
+            state: "ACTIVE".into(),
+        };
+        self.state.lock().unwrap().accounts.push((account, parent.into()));
+    }
+
+    fn call(&self, name: &'static str) -> Result<(), AwsError> {
+        let mut s = self.state.lock().unwrap();
+        s.calls.push(name.to_string());
+        match s.failing.get(name) {
+            Some(error) => Err(error.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.calls().iter().filter(|c| *c == name).count()
+    }
+}
+
+impl Organizations for Arc<FakeOrg> {
+    async fn root_id(&self) -> Result<String, AwsError> {
+        self.call("ListRoots")?;
+        Ok("r-root".into())
+    }
+    async fn child_ous(&self, parent_id: &str) -> Result<Vec<OrgUnit>, AwsError> {
+        self.call("ListOrganizationalUnitsForParent")?;
+        Ok(self.state.lock().unwrap().ous.iter().filter(|(_, p)| p == parent_id).map(|(o, _)| o.clone()).collect())
+    }
+    async fn accounts_in(&self, parent_id: &str) -> Result<Vec<OrgAccount>, AwsError> {
+        self.call("ListAccountsForParent")?;
+        Ok(self.state.lock().unwrap().accounts.iter().filter(|(_, p)| p == parent_id).map(|(a, _)| a.clone()).collect())
+    }
+    async fn describe_account(&self, account_id: &str) -> Result<OrgAccount, AwsError> {
+        self.call("DescribeAccount")?;
+        let s = self.state.lock().unwrap();
+        s.accounts
+            .iter()
+            .find(|(a, _)| a.id == account_id)
+            .map(|(a, _)| a.clone())
+            .ok_or_else(|| aws(FailureKind::Client, "AccountNotFoundException", "no such account"))
+    }
+    async fn parent_of(&self, account_id: &str) -> Result<String, AwsError> {
+        self.call("ListParents")?;
+        let s = self.state.lock().unwrap();
+        Ok(s.accounts.iter().find(|(a, _)| a.id == account_id).map(|(_, p)| p.clone()).unwrap_or_default())
+    }
+    async fn tags_of(&self, resource_id: &str) -> Result<Tags, AwsError> {
+        self.call("ListTagsForResource")?;
+        Ok(self.state.lock().unwrap().tags.get(resource_id).cloned().unwrap_or_default())
+    }
+    async fn create_account(&self, name: &str, email: &str, tags: &Tags) -> Result<CreateRequest, AwsError> {
+        self.call("CreateAccount")?;
+        let mut s = self.state.lock().unwrap();
+        let id = format!("car-{}", s.requests.len() + 1);
+        let state = s.next_create.take().unwrap_or_else(|| Ok(CreateState::Succeeded(String::new())))?;
+        let state = match state {
+            CreateState::Succeeded(_) => {
+                let account_id = format!("{:012}", 100_000_000_000u64 + s.accounts.len() as u64);
+                let account = OrgAccount {
+                    id: account_id.clone(),
+                    arn: String::new(),
+                    name: name.into(),
+                    email: email.into(),
+                    state: "ACTIVE".into(),
+                };
+                s.accounts.push((account, "r-root".into()));
+                s.tags.insert(account_id.clone(), tags.clone());
+                CreateState::Succeeded(account_id)
+            }
+            other => other,
+        };
+        let request =
+            CreateRequest { id, account_name: name.into(), state, requested_at: Some(Timestamp::now().as_second()) };
+        s.requests.push(request.clone());
+        Ok(request)
+    }
+    async fn create_request(&self, request_id: &str) -> Result<CreateRequest, AwsError> {
+        self.call("DescribeCreateAccountStatus")?;
+        let s = self.state.lock().unwrap();
+        s.requests
+            .iter()
+            .find(|r| r.id == request_id)
+            .cloned()
+            .ok_or_else(|| aws(FailureKind::Client, "CreateAccountStatusNotFoundException", "none"))
+    }
+    async fn create_requests(&self) -> Result<Vec<CreateRequest>, AwsError> {
+        self.call("ListCreateAccountStatus")?;
+        Ok(self.state.lock().unwrap().requests.clone())
+    }
+    async fn move_account(&self, account_id: &str, _from: &str, to: &str) -> Result<(), AwsError> {
+        self.call("MoveAccount")?;
+        let mut s = self.state.lock().unwrap();
+        if let Some(entry) = s.accounts.iter_mut().find(|(a, _)| a.id == account_id) {
+            entry.1 = to.to_string();
+        }
+        Ok(())
+    }
+    async fn tag(&self, resource_id: &str, tags: &Tags) -> Result<(), AwsError> {
+        self.call("TagResource")?;
+        self.state.lock().unwrap().tags.entry(resource_id.into()).or_default().extend(tags.clone());
+        Ok(())
+    }
+    async fn untag(&self, resource_id: &str, keys: &[String]) -> Result<(), AwsError> {
+        self.call("UntagResource")?;
+        let mut s = self.state.lock().unwrap();
+        let tags = s.tags.entry(resource_id.into()).or_default();
+        keys.iter().for_each(|k| {
+            tags.remove(k);
+        });
+        Ok(())
+    }
+    async fn close_account(&self, account_id: &str) -> Result<(), AwsError> {
+        self.call("CloseAccount")?;
+        let mut s = self.state.lock().unwrap();
+        if let Some(entry) = s.accounts.iter_mut().find(|(a, _)| a.id == account_id) {
+            entry.0.state = "PENDING_CLOSURE".into();
+        }
+        Ok(())
+    }
+}
+
+/// Alternate contacts in memory.
+#[derive(Default)]
+struct FakeContacts {
+    contacts: Mutex<BTreeMap<(String, ContactType), ContactDetails>>,
+    puts: Mutex<usize>,
+}
+
+impl AlternateContacts for Arc<FakeContacts> {
+    async fn get(&self, account_id: &str, kind: ContactType) -> Result<Option<ContactDetails>, AwsError> {
+        Ok(self.contacts.lock().unwrap().get(&(account_id.to_string(), kind)).cloned())
+    }
+    async fn put(&self, account_id: &str, kind: ContactType, details: &ContactDetails) -> Result<(), AwsError> {
+        *self.puts.lock().unwrap() += 1;
+        self.contacts.lock().unwrap().insert((account_id.to_string(), kind), details.clone());
+        Ok(())
+    }
+}
+
+/// Records what the kind persisted mid-create.
+#[derive(Default)]
+struct Persisted(Mutex<Vec<AwsAccountStatus>>);
+
+impl StatusSink<AwsAccountStatus> for Persisted {
+    fn persist<'a>(&'a self, status: &'a AwsAccountStatus) -> BoxFuture<'a, Result<(), Error>> {
+        self.0.lock().unwrap().push(status.clone());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+struct Fixture {
+    org: Arc<FakeOrg>,
+    contacts: Arc<FakeContacts>,
+    kind: AccountKind<Arc<FakeOrg>, Arc<FakeContacts>>,
+}
+
+fn fixture_with_grace(grace: Duration) -> Fixture {
+    let org = Arc::new(FakeOrg::new());
+    let contacts = Arc::new(FakeContacts::default());
+    let cache = Arc::new(OrgCache::new(org.clone(), Duration::from_secs(300)));
+    let settings = AccountSettings { details_max_age: Duration::from_secs(300), unconfirmed_create_grace: grace };
+    Fixture { kind: AccountKind::new(cache, contacts.clone(), settings), org, contacts }
+}
+
+fn fixture() -> Fixture {
+    fixture_with_grace(Duration::from_secs(300))
+}
+
+fn account(spec: serde_json::Value) -> AwsAccount {
+    let mut object = serde_json::json!({
+        "apiVersion": "orgops.dev/v1alpha1", "kind": "AwsAccount",
+        "metadata": {"name": "payroll-prod", "namespace": "payroll", "uid": "uid-1", "generation": 1},
+        "spec": {"accountName": "payroll-prod", "email": "prod@example.com", "organizationalUnit": "Workloads/Payroll",
+                 "tags": {"team": "payroll"}}
+    });
+    if let (Some(target), serde_json::Value::Object(extra)) = (object["spec"].as_object_mut(), spec) {
+        target.extend(extra);
+    }
+    serde_json::from_value(object).unwrap()
+}
+
+fn waiting(result: Result<Observation, Error>) -> String {
+    match result {
+        Err(e) if e.class == crate::reconcile::error::ErrorClass::Waiting => e.message,
+        other => panic!("expected a waiting error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn creation_in_progress_waits_then_links_the_new_account() {
+    let f = fixture();
+    f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::InProgress));
+    let obj = account(serde_json::json!({}));
+    let mut status = AwsAccountStatus::default();
+    assert_eq!(f.kind.observe(&obj, &mut status).await, Ok(Observation::Absent));
+
+    let sink = Persisted::default();
+    let progress = f.kind.create(&obj, &mut status, &sink).await.unwrap();
+    assert!(matches!(progress, Progress::InProgress(ref m) if m.contains("car-1")), "{progress:?}");
+    let persisted = sink.0.lock().unwrap().clone();
+    assert_eq!(persisted.len(), 2);
+    assert!(persisted[0].pending_creation.as_ref().unwrap().request_id.is_none(), "marker before the call");
+    assert_eq!(persisted[1].pending_creation.as_ref().unwrap().request_id.as_deref(), Some("car-1"));
+
+    assert!(waiting(f.kind.observe(&obj, &mut status).await).contains("in progress"));
+
+    // AWS finishes the request.
+    f.org.add_account("210987654321", "prod@example.com", "r-root");
+    f.org.state.lock().unwrap().requests[0].state = CreateState::Succeeded("210987654321".into());
+    match f.kind.observe(&obj, &mut status).await.unwrap() {
+        Observation::Present { linked: Some(Linked::Created(_)), diffs, .. } => {
+            let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();
+            assert!(paths.contains(&"organizationalUnit"), "{paths:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(status.pending_creation.is_none());
+    assert_eq!(status.account_id.as_deref(), Some("210987654321"));
+    assert_eq!(f.org.count("CreateAccount"), 1);
+}
+
+#[tokio::test]
+async fn email_already_exists_adopts_an_account_of_this_organization() {
+    let f = fixture();
+    f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::Failed("EMAIL_ALREADY_EXISTS".into())));
+    let obj = account(serde_json::json!({}));
+    let mut status = AwsAccountStatus::default();
+    f.kind.observe(&obj, &mut status).await.unwrap();
+    f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+    // The account shows up in the organization only now (moved in by someone else).
+    f.org.add_account("333344445555", "PROD@example.com", "ou-root-payr0000");
+    match f.kind.observe(&obj, &mut status).await.unwrap() {
+        Observation::Present { linked: Some(Linked::Created(_)), .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status.account_id.as_deref(), Some("333344445555"));
+    assert_eq!(f.org.count("CreateAccount"), 1);
+}
+
+#[tokio::test]
+async fn email_already_exists_outside_the_organization_is_terminal() {
+    let f = fixture();
+    f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::Failed("EMAIL_ALREADY_EXISTS".into())));
+    let obj = account(serde_json::json!({}));
+    let mut status = AwsAccountStatus::default();
+    f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+    let error = f.kind.observe(&obj, &mut status).await.unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Terminal);
+    assert!(
+        error.message.contains("EMAIL_ALREADY_EXISTS") && error.message.contains("spec.email"),
+        "{}",
+        error.message
+    );
+    assert!(status.pending_creation.is_none());
+}
+
+#[tokio::test]
+async fn limits_and_concurrency_failures_are_retried() {
+    for reason in ["ACCOUNT_LIMIT_EXCEEDED", "CONCURRENT_ACCOUNT_MODIFICATION"] {
+        let f = fixture();
+        f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::Failed(reason.into())));
+        let obj = account(serde_json::json!({}));
+        let mut status = AwsAccountStatus::default();
+        f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+        let error = f.kind.observe(&obj, &mut status).await.unwrap_err();
+        assert_eq!(error.class, crate::reconcile::error::ErrorClass::Retryable, "{reason}");
+        assert!(status.pending_creation.is_none(), "{reason}: the failed request is settled");
+    }
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_settled_by_email_without_a_second_create() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    // The marker was persisted and CreateAccount reached AWS, but orgops died before
+    // saving the request id.
+    f.org.add_account("444455556666", "prod@example.com", "r-root");
+    let mut status = AwsAccountStatus {
+        pending_creation: Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None }),
+        ..Default::default()
+    };
+    match f.kind.observe(&obj, &mut status).await.unwrap() {
+        Observation::Present { linked: Some(Linked::Created(_)), .. } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status.account_id.as_deref(), Some("444455556666"));
+    assert_eq!(f.org.count("CreateAccount"), 0);
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_settled_by_the_request_list() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    f.org.state.lock().unwrap().requests.push(CreateRequest {
+        id: "car-9".into(),
+        account_name: "payroll-prod".into(),
+        state: CreateState::InProgress,
+        requested_at: Some(Timestamp::now().as_second()),
+    });
+    let mut status = AwsAccountStatus {
+        pending_creation: Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None }),
+        ..Default::default()
+    };
+    assert!(waiting(f.kind.observe(&obj, &mut status).await).contains("car-9"));
+    assert!(status.pending_creation.is_some(), "still pending");
+}
+
+#[tokio::test]
+async fn a_marker_with_no_trace_waits_out_the_grace_period_then_clears() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    let fresh = AwsAccountStatus {
+        pending_creation: Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None }),
+        ..Default::default()
+    };
+    let mut status = fresh.clone();
+    assert!(waiting(f.kind.observe(&obj, &mut status).await).contains("reached AWS"));
+
+    let f = fixture_with_grace(Duration::from_secs(0));
+    let mut status = fresh;
+    assert_eq!(f.kind.observe(&obj, &mut status).await, Ok(Observation::Absent));
+    assert!(status.pending_creation.is_none(), "nothing reached AWS: creating again is safe");
+}
+
+#[tokio::test]
+async fn an_unanswered_create_keeps_its_marker_and_a_refused_one_clears_it() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    f.org.state.lock().unwrap().failing.insert("CreateAccount", aws(FailureKind::Transient, "ServiceException", "503"));
+    let mut status = AwsAccountStatus::default();
+    let error = f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Retryable);
+    assert!(status.pending_creation.is_some(), "the request may have reached AWS");
+
+    let f = fixture();
+    f.org
+        .state
+        .lock()
+        .unwrap()
+        .failing
+        .insert("CreateAccount", aws(FailureKind::Client, "ConstraintViolationException", "bad"));
+    let mut status = AwsAccountStatus::default();
+    let error = f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Terminal);
+    assert!(status.pending_creation.is_none(), "AWS refused: nothing was created");
+}
+
+#[tokio::test]
+async fn at_most_five_creations_are_in_flight() {
+    let f = fixture();
+    let sink = Persisted::default();
+    for i in 0..MAX_CREATES_IN_FLIGHT {
+        f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::InProgress));
+        let mut obj = account(serde_json::json!({"email": format!("a{i}@example.com")}));
+        obj.metadata.uid = Some(format!("uid-{i}"));
+        f.kind.create(&obj, &mut AwsAccountStatus::default(), &sink).await.unwrap();
+    }
+    let mut sixth = account(serde_json::json!({"email": "a6@example.com"}));
+    sixth.metadata.uid = Some("uid-6".into());
+    let error = f.kind.create(&sixth, &mut AwsAccountStatus::default(), &sink).await.unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Waiting);
+    assert_eq!(f.org.count("CreateAccount"), MAX_CREATES_IN_FLIGHT);
+}
+
+#[tokio::test]
+async fn create_never_duplicates_an_account_that_appeared_meanwhile() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    let mut status = AwsAccountStatus::default();
+    assert_eq!(f.kind.observe(&obj, &mut status).await, Ok(Observation::Absent));
+    f.org.add_account("555566667777", "prod@example.com", "r-root");
+    let progress = f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+    assert!(matches!(progress, Progress::Done(ref m) if m.contains("adopting")), "{progress:?}");
+    assert_eq!(f.org.count("CreateAccount"), 0);
+}
+
+#[tokio::test]
+async fn throttling_is_retryable() {
+    let f = fixture();
+    f.org
+        .state
+        .lock()
+        .unwrap()
+        .failing
+        .insert("ListRoots", aws(FailureKind::Throttled, "TooManyRequestsException", "slow down"));
+    let error = f.kind.observe(&account(serde_json::json!({})), &mut AwsAccountStatus::default()).await.unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Retryable);
+    assert!(error.message.contains("TooManyRequestsException"));
+}
+
+#[tokio::test]
+async fn update_calls_only_the_apis_the_differences_need() {
+    let f = fixture();
+    f.org.add_account("666677778888", "prod@example.com", "ou-root-payr0000");
+    let obj = account(serde_json::json!({"accountId": "666677778888"}));
+    f.org.state.lock().unwrap().tags.insert(
+        "666677778888".into(),
+        [("team", "billing"), ("stray", "x"), (OWNER_TAG, "payroll/payroll-prod"), (UID_TAG, "uid-1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    let mut status = AwsAccountStatus::default();
+    let Observation::Present { diffs, linked, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else { panic!() };
+    assert!(matches!(linked, Some(Linked::Adopted(_))));
+    let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();
+    assert_eq!(paths, ["tags.stray", "tags.team"]);
+
+    f.kind.update(&obj, &mut status, &diffs).await.unwrap();
+    assert_eq!(f.org.count("TagResource"), 1);
+    assert_eq!(f.org.count("UntagResource"), 1);
+    assert_eq!(f.org.count("MoveAccount"), 0, "the OU was right");
+    assert_eq!(*f.contacts.puts.lock().unwrap(), 0);
+    let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else { panic!() };
+    assert!(diffs.is_empty(), "{diffs:?}");
+}
+
+#[tokio::test]
+async fn an_account_owned_by_another_object_is_refused() {
+    let f = fixture();
+    f.org.add_account("777788889999", "prod@example.com", "ou-root-payr0000");
+    f.org
+        .state
+        .lock()
+        .unwrap()
+        .tags
+        .insert("777788889999".into(), [(OWNER_TAG.to_string(), "billing/main".to_string())].into());
+    let error = f.kind.observe(&account(serde_json::json!({})), &mut AwsAccountStatus::default()).await.unwrap_err();
+    assert_eq!(error.reason, crate::reconcile::error::TerminalReason::Forbidden);
+    assert!(error.message.contains("billing/main"));
+}
+
+#[tokio::test]
+async fn a_missing_ou_is_a_clear_terminal_error() {
+    let f = fixture();
+    let error = f
+        .kind
+        .observe(
+            &account(serde_json::json!({"organizationalUnit": "Workloads/Nope"})),
+            &mut AwsAccountStatus::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Terminal);
+    assert!(error.message.contains("spec.organizationalUnit") && error.message.contains("does not exist"));
+}
+
+#[tokio::test]
+async fn adopting_from_an_ou_the_namespace_does_not_own_is_forbidden() {
+    let f = fixture();
+    f.org.add_account("888899990000", "prod@example.com", "ou-root-bill0000");
+    let policy = Policy {
+        namespaces: [(
+            "payroll".to_string(),
+            NamespacePolicy { admin: false, organizational_units: vec!["Workloads/Payroll".into()] },
+        )]
+        .into(),
+    };
+    let grants = PolicyStore::fixed(policy).grants("payroll");
+    let error =
+        f.kind.check_policy(&account(serde_json::json!({"accountId": "888899990000"})), &grants).await.unwrap_err();
+    assert_eq!(error.reason, crate::reconcile::error::TerminalReason::Forbidden);
+    assert!(error.message.contains("888899990000") && error.message.contains("Workloads/Billing"), "{}", error.message);
+    assert_eq!(f.kind.check_policy(&account(serde_json::json!({"email": "new@example.com"})), &grants).await, Ok(()));
+}
+
+#[tokio::test]
+async fn close_account_quota_is_a_clear_retryable_error() {
+    let f = fixture();
+    f.org.add_account("999900001111", "prod@example.com", "ou-root-payr0000");
+    f.org.state.lock().unwrap().failing.insert(
+        "CloseAccount",
+        aws(
+            FailureKind::Client,
+            "ConstraintViolationException",
+            "You have exceeded close account quota for the past 30 days.",
+        ),
+    );
+    let mut status = AwsAccountStatus {
+        account_id: Some("999900001111".into()),
+        state: Some("ACTIVE".into()),
+        ..Default::default()
+    };
+    let error = f.kind.delete(&account(serde_json::json!({})), &mut status).await.unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Retryable);
+    assert!(error.message.contains("quota"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn delete_closes_then_reports_pending_closure_until_suspended() {
+    let f = fixture();
+    f.org.add_account("121212121212", "prod@example.com", "ou-root-payr0000");
+    let obj = account(serde_json::json!({}));
+    let mut status = AwsAccountStatus {
+        account_id: Some("121212121212".into()),
+        state: Some("ACTIVE".into()),
+        ..Default::default()
+    };
+    assert!(matches!(f.kind.delete(&obj, &mut status).await, Ok(Progress::InProgress(_))));
+    assert_eq!(status.state.as_deref(), Some("PENDING_CLOSURE"));
+    assert!(matches!(f.kind.delete(&obj, &mut status).await, Ok(Progress::InProgress(_))));
+    f.org.state.lock().unwrap().accounts[0].0.state = "SUSPENDED".into();
+    assert!(matches!(f.kind.delete(&obj, &mut status).await, Ok(Progress::Done(_))));
+    assert_eq!(f.org.count("CloseAccount"), 1);
+}
+
+#[test]
+fn tag_differences_cover_changed_added_and_removed_keys() {
+    let desired: Tags = [("a", "1"), ("b", "2")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    let actual: Tags = [("a", "1"), ("b", "3"), ("c", "4")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+    let diffs = tag_diffs(&desired, &actual);
+    assert_eq!(diffs, [FieldDiff::new("tags.b", "2", "3"), FieldDiff::new("tags.c", "(absent)", "4")]);
+    assert!(tag_diffs(&desired, &desired).is_empty());
+}

@@ -1,0 +1,403 @@
+//! The driver's branches, with a scripted kind and an in-memory Kubernetes side.
+
+use super::*;
+use crate::policy::{Grants, Policy};
+use crate::reconcile::conditions::{READY, SYNCED};
+use orgops_api::{AwsAccount, AwsAccountStatus};
+use std::collections::VecDeque;
+
+/// A kind whose answers are scripted and whose calls are recorded.
+#[derive(Default)]
+struct ScriptedKind {
+    policy: Mutex<Option<Error>>,
+    observations: Mutex<VecDeque<Result<Observation, Error>>>,
+    create: Mutex<Option<Result<Progress, Error>>>,
+    update: Mutex<Option<Result<Progress, Error>>>,
+    delete: Mutex<Option<Result<Progress, Error>>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl ScriptedKind {
+    fn observing(observations: Vec<Result<Observation, Error>>) -> Self {
+        ScriptedKind { observations: Mutex::new(observations.into()), ..Default::default() }
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn record(&self, call: &str) {
+        self.calls.lock().unwrap().push(call.to_string());
+    }
+}
+
+fn present(diffs: Vec<FieldDiff>) -> Result<Observation, Error> {
+    Ok(Observation::Present { diffs, availability: Availability::Available, linked: None })
+}
+
+impl ManagedKind for ScriptedKind {
+    type Resource = AwsAccount;
+    const KIND: &'static str = "Scripted";
+
+    async fn check_policy(&self, _: &AwsAccount, _: &Grants) -> Result<(), Error> {
+        self.record("check_policy");
+        self.policy.lock().unwrap().clone().map_or(Ok(()), Err)
+    }
+
+    async fn observe(&self, _: &AwsAccount, status: &mut AwsAccountStatus) -> Result<Observation, Error> {
+        self.record("observe");
+        status.account_id = Some("111122223333".into());
+        self.observations.lock().unwrap().pop_front().expect("an observation was scripted")
+    }
+
+    async fn create(
+        &self,
+        _: &AwsAccount,
+        status: &mut AwsAccountStatus,
+        sink: &dyn StatusSink<AwsAccountStatus>,
+    ) -> Result<Progress, Error> {
+        self.record("create");
+        sink.persist(status).await?;
+        self.create.lock().unwrap().take().expect("a create result was scripted")
+    }
+
+    async fn update(&self, _: &AwsAccount, _: &mut AwsAccountStatus, diffs: &[FieldDiff]) -> Result<Progress, Error> {
+        self.record(&format!("update {}", diffs.iter().map(|d| d.path.as_str()).collect::<Vec<_>>().join(",")));
+        self.update.lock().unwrap().take().unwrap_or(Ok(Progress::Done("updated".into())))
+    }
+
+    async fn delete(&self, _: &AwsAccount, _: &mut AwsAccountStatus) -> Result<Progress, Error> {
+        self.record("delete");
+        self.delete.lock().unwrap().take().expect("a delete result was scripted")
+    }
+}
+
+/// Kubernetes in memory: what the driver wrote.
+#[derive(Default)]
+struct RecordingKube {
+    statuses: Mutex<Vec<AwsAccountStatus>>,
+    finalizer_changes: Mutex<Vec<&'static str>>,
+    events: Mutex<Vec<ObjectEvent>>,
+}
+
+impl RecordingKube {
+    fn last_status(&self) -> AwsAccountStatus {
+        self.statuses.lock().unwrap().last().cloned().expect("a status was written")
+    }
+
+    fn event_reasons(&self) -> Vec<&'static str> {
+        self.events.lock().unwrap().iter().map(|e| e.kind.reason()).collect()
+    }
+}
+
+impl KubeSide<AwsAccount> for RecordingKube {
+    fn apply_status(&self, _: &AwsAccount, status: serde_json::Value) -> BoxFuture<'_, Result<(), Error>> {
+        self.statuses.lock().unwrap().push(serde_json::from_value(status).unwrap());
+        Box::pin(async { Ok(()) })
+    }
+    fn add_finalizer<'a>(&'a self, _: &'a AwsAccount) -> BoxFuture<'a, Result<(), Error>> {
+        self.finalizer_changes.lock().unwrap().push("add");
+        Box::pin(async { Ok(()) })
+    }
+    fn remove_finalizer<'a>(&'a self, _: &'a AwsAccount) -> BoxFuture<'a, Result<(), Error>> {
+        self.finalizer_changes.lock().unwrap().push("remove");
+        Box::pin(async { Ok(()) })
+    }
+    fn publish<'a>(&'a self, _: &'a AwsAccount, event: ObjectEvent) -> BoxFuture<'a, ()> {
+        self.events.lock().unwrap().push(event);
+        Box::pin(async {})
+    }
+}
+
+fn driver(kind: ScriptedKind) -> Driver<ScriptedKind, RecordingKube> {
+    Driver::new(
+        kind,
+        RecordingKube::default(),
+        Arc::new(PolicyStore::fixed(Policy::default())),
+        Metrics::new(),
+        config(),
+    )
+}
+
+fn config() -> DriverConfig {
+    DriverConfig {
+        resync: Duration::from_secs(300),
+        waiting: Duration::from_secs(5),
+        backoff_base: Duration::from_secs(2),
+        backoff_max: Duration::from_secs(60),
+    }
+}
+
+fn account(yaml_extra: serde_json::Value) -> AwsAccount {
+    let mut object = serde_json::json!({
+        "apiVersion": "orgops.dev/v1alpha1", "kind": "AwsAccount",
+        "metadata": {"name": "a", "namespace": "team", "uid": "u-1", "generation": 1},
+        "spec": {"accountName": "a", "email": "a@example.com", "organizationalUnit": "Root"}
+    });
+    merge(&mut object, yaml_extra);
+    serde_json::from_value(object).unwrap()
+}
+
+fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                merge(t.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (t, p) => *t = p,
+    }
+}
+
+/// The object as it is after the driver wrote `status` (and the finalizer).
+fn with_status(obj: &AwsAccount, status: AwsAccountStatus) -> AwsAccount {
+    let mut next = obj.clone();
+    next.status = Some(status);
+    next.metadata.finalizers = Some(vec![FINALIZER.to_string()]);
+    next
+}
+
+fn condition<'a>(
+    status: &'a AwsAccountStatus,
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    status.conditions.iter().find(|c| c.type_ == type_).expect("condition present")
+}
+
+#[tokio::test]
+async fn absent_object_is_created_and_waits_for_aws() {
+    let kind = ScriptedKind::observing(vec![Ok(Observation::Absent)]);
+    *kind.create.lock().unwrap() = Some(Ok(Progress::InProgress("CreateAccount requested".into())));
+    let driver = driver(kind);
+    let requeue = driver.reconcile(&account(serde_json::json!({}))).await;
+
+    assert_eq!(requeue, Duration::from_secs(5), "waiting requeues soon");
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe", "create"]);
+    assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["add"]);
+    assert_eq!(driver.kube.event_reasons(), ["Created"]);
+    let status = driver.kube.last_status();
+    assert_eq!(condition(&status, READY).reason, "Creating");
+    assert_eq!(condition(&status, SYNCED).status, "True");
+    assert_eq!(driver.kube.statuses.lock().unwrap().len(), 2, "the kind persisted once mid-create, the driver once");
+    assert_eq!(driver.metrics.reconciles.with_label_values(&["Scripted", "waiting"]).get(), 1);
+}
+
+#[tokio::test]
+async fn in_sync_object_is_ready_and_writes_nothing_to_aws() {
+    let driver = driver(ScriptedKind::observing(vec![present(vec![]), present(vec![])]));
+    let obj = account(serde_json::json!({}));
+    assert_eq!(driver.reconcile(&obj).await, Duration::from_secs(300));
+    let status = driver.kube.last_status();
+    assert_eq!(condition(&status, READY).reason, "Available");
+    assert_eq!(condition(&status, SYNCED).reason, "ReconcileSuccess");
+    assert_eq!(status.observed_generation, Some(1));
+
+    // A second pass over the written object changes nothing, so it writes no status.
+    let writes = driver.kube.statuses.lock().unwrap().len();
+    driver.reconcile(&with_status(&obj, status)).await;
+    assert_eq!(driver.kube.statuses.lock().unwrap().len(), writes);
+    assert_eq!(driver.kind.calls().iter().filter(|c| c.starts_with("update") || *c == "create").count(), 0);
+    assert_eq!(driver.metrics.resources.with_label_values(&["Scripted", "true"]).get(), 1);
+}
+
+#[tokio::test]
+async fn observe_failure_backs_off_and_creates_nothing() {
+    let transient = || Err(Error::retryable("organizations:ListRoots failed: 503"));
+    let driver = driver(ScriptedKind::observing(vec![transient(), transient(), transient()]));
+    let obj = account(serde_json::json!({}));
+    let first = driver.reconcile(&obj).await;
+    let status = driver.kube.last_status();
+    let second = driver.reconcile(&with_status(&obj, status.clone())).await;
+    let third = driver.reconcile(&with_status(&obj, status.clone())).await;
+    assert!(first >= Duration::from_secs(2) && first < Duration::from_secs(3), "{first:?}");
+    assert!(second >= Duration::from_secs(4) && second < Duration::from_secs(5), "{second:?}");
+    assert!(third >= Duration::from_secs(8) && third < Duration::from_secs(10), "{third:?}");
+    assert!(!driver.kind.calls().contains(&"create".to_string()));
+    assert_eq!(condition(&status, SYNCED).reason, "ReconcileError");
+    assert_eq!(driver.kube.event_reasons(), ["Failed"], "one Event for a repeated failure");
+}
+
+#[tokio::test]
+async fn backoff_is_capped() {
+    let errors = (0..12).map(|_| Err(Error::retryable("throttled"))).collect();
+    let driver = driver(ScriptedKind::observing(errors));
+    let obj = account(serde_json::json!({}));
+    let mut last = Duration::ZERO;
+    for _ in 0..12 {
+        last = driver.reconcile(&obj).await;
+    }
+    assert!(last >= Duration::from_secs(60) && last <= Duration::from_secs(75), "{last:?}");
+}
+
+#[tokio::test]
+async fn terminal_error_waits_for_a_spec_change() {
+    let driver = driver(ScriptedKind::observing(vec![Err(Error::terminal("CreateAccount failed: INVALID_EMAIL"))]));
+    let requeue = driver.reconcile(&account(serde_json::json!({}))).await;
+    assert_eq!(requeue, Duration::from_secs(300), "no retry storm");
+    let status = driver.kube.last_status();
+    assert_eq!(condition(&status, SYNCED).reason, "ReconcileError");
+    assert!(condition(&status, SYNCED).message.contains("INVALID_EMAIL"));
+    assert_eq!(driver.metrics.reconciles.with_label_values(&["Scripted", "terminal_error"]).get(), 1);
+}
+
+#[tokio::test]
+async fn forbidden_object_is_never_observed_or_created() {
+    let kind = ScriptedKind::default();
+    *kind.policy.lock().unwrap() = Some(Error::forbidden("spec.organizationalUnit \"Billing\" is outside ..."));
+    let driver = driver(kind);
+    driver.reconcile(&account(serde_json::json!({}))).await;
+    assert_eq!(driver.kind.calls(), ["check_policy"]);
+    let status = driver.kube.last_status();
+    assert_eq!(condition(&status, SYNCED).reason, "Forbidden");
+    assert_eq!(driver.kube.event_reasons(), ["Forbidden"]);
+    assert_eq!(driver.metrics.forbidden.with_label_values(&["Scripted"]).get(), 1);
+}
+
+fn in_sync(obj: &AwsAccount) -> AwsAccount {
+    let mut status = AwsAccountStatus { observed_generation: obj.metadata.generation, ..Default::default() };
+    let now = Timestamp::now();
+    conditions::set(&mut status.conditions, ConditionUpdate::true_(READY, "Available", ""), Some(1), now);
+    conditions::set(&mut status.conditions, ConditionUpdate::true_(SYNCED, "ReconcileSuccess", ""), Some(1), now);
+    with_status(obj, status)
+}
+
+#[tokio::test]
+async fn drift_on_a_synced_object_is_corrected_and_reported() {
+    let driver =
+        driver(ScriptedKind::observing(vec![present(vec![FieldDiff::new("tags.team", "payroll", "billing")])]));
+    let obj = in_sync(&account(serde_json::json!({})));
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe", "update tags.team"]);
+    assert_eq!(driver.kube.event_reasons(), ["DriftDetected", "DriftCorrected"]);
+    let status = driver.kube.last_status();
+    let drift = status.last_drift.as_ref().expect("drift recorded");
+    assert_eq!(drift.fields, ["tags.team"]);
+    assert!(drift.corrected);
+    assert_eq!(condition(&status, SYNCED).status, "True");
+    assert_eq!(driver.metrics.drift_corrected.with_label_values(&["Scripted", "tags.team"]).get(), 1);
+    assert_eq!(driver.metrics.drifted.with_label_values(&["Scripted", "team", "a"]).get(), 0);
+}
+
+#[tokio::test]
+async fn drift_under_report_policy_is_only_recorded() {
+    let driver = driver(ScriptedKind::observing(vec![present(vec![FieldDiff::new("organizationalUnit", "A", "B")])]));
+    let obj = in_sync(&account(serde_json::json!({"spec": {"driftPolicy": "Report"}})));
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe"], "no update");
+    assert_eq!(driver.kube.event_reasons(), ["DriftDetected"]);
+    let status = driver.kube.last_status();
+    assert!(!status.last_drift.as_ref().unwrap().corrected);
+    assert_eq!(condition(&status, SYNCED).reason, "DriftDetected");
+    assert_eq!(condition(&status, READY).status, "True", "still usable");
+    assert_eq!(driver.metrics.drift_detected.with_label_values(&["Scripted", "organizationalUnit"]).get(), 1);
+    assert_eq!(driver.metrics.drifted.with_label_values(&["Scripted", "team", "a"]).get(), 1);
+}
+
+#[tokio::test]
+async fn a_spec_change_is_an_update_not_drift() {
+    let driver = driver(ScriptedKind::observing(vec![present(vec![FieldDiff::new("tags.team", "new", "old")])]));
+    let mut obj = in_sync(&account(serde_json::json!({})));
+    obj.metadata.generation = Some(2);
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.kube.event_reasons(), ["Updated"]);
+    let status = driver.kube.last_status();
+    assert!(status.last_drift.is_none());
+    assert_eq!(status.observed_generation, Some(2));
+}
+
+#[tokio::test]
+async fn observe_only_never_writes_to_aws() {
+    let driver = driver(ScriptedKind::observing(vec![
+        Ok(Observation::Absent),
+        present(vec![FieldDiff::new("organizationalUnit", "A", "B")]),
+    ]));
+    let obj = account(serde_json::json!({"spec": {"managementPolicy": "ObserveOnly"}}));
+    driver.reconcile(&obj).await;
+    let status = driver.kube.last_status();
+    assert_eq!(condition(&status, READY).reason, "Unavailable");
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe", "check_policy", "observe"]);
+    assert!(driver.kube.finalizer_changes.lock().unwrap().is_empty(), "nothing to clean up, no finalizer");
+    assert_eq!(condition(&driver.kube.last_status(), SYNCED).reason, "DriftDetected");
+}
+
+fn deleting(obj: AwsAccount) -> AwsAccount {
+    let mut obj = with_status(&obj, AwsAccountStatus::default());
+    obj.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+    obj
+}
+
+#[tokio::test]
+async fn retain_lets_the_object_go_without_touching_aws() {
+    let driver = driver(ScriptedKind::default());
+    driver.reconcile(&deleting(account(serde_json::json!({})))).await;
+    assert!(driver.kind.calls().is_empty());
+    assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["remove"]);
+    assert_eq!(driver.kube.event_reasons(), ["Deleted"]);
+}
+
+#[tokio::test]
+async fn delete_waits_for_aws_then_removes_the_finalizer() {
+    let kind = ScriptedKind::observing(vec![present(vec![]), present(vec![])]);
+    *kind.delete.lock().unwrap() = Some(Ok(Progress::InProgress("PENDING_CLOSURE".into())));
+    let driver = driver(kind);
+    let obj = deleting(account(serde_json::json!({"spec": {"deletionPolicy": "Delete"}})));
+    assert_eq!(driver.reconcile(&obj).await, Duration::from_secs(5));
+    assert!(driver.kube.finalizer_changes.lock().unwrap().is_empty());
+    assert_eq!(condition(&driver.kube.last_status(), READY).reason, "Deleting");
+
+    *driver.kind.delete.lock().unwrap() = Some(Ok(Progress::Done("closed (SUSPENDED)".into())));
+    driver.reconcile(&obj).await;
+    assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["remove"]);
+    assert_eq!(driver.kube.event_reasons(), ["Deleted"]);
+}
+
+#[tokio::test]
+async fn deleted_while_create_pending_waits_for_the_creation_before_deleting() {
+    let kind = ScriptedKind::observing(vec![
+        Err(Error::waiting("CreateAccount request car-1 is in progress")),
+        present(vec![]),
+    ]);
+    *kind.delete.lock().unwrap() = Some(Ok(Progress::Done("closed".into())));
+    let driver = driver(kind);
+    let obj = deleting(account(serde_json::json!({"spec": {"deletionPolicy": "Delete"}})));
+    assert_eq!(driver.reconcile(&obj).await, Duration::from_secs(5));
+    assert_eq!(driver.kind.calls(), ["observe"], "nothing deleted while the account does not exist yet");
+    assert!(driver.kube.finalizer_changes.lock().unwrap().is_empty());
+
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.kind.calls(), ["observe", "observe", "delete"]);
+    assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["remove"]);
+}
+
+#[tokio::test]
+async fn absent_on_delete_just_lets_go() {
+    let driver = driver(ScriptedKind::observing(vec![Ok(Observation::Absent)]));
+    driver.reconcile(&deleting(account(serde_json::json!({"spec": {"deletionPolicy": "Delete"}})))).await;
+    assert_eq!(driver.kind.calls(), ["observe"]);
+    assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["remove"]);
+}
+
+#[tokio::test]
+async fn adoption_is_announced() {
+    let driver = driver(ScriptedKind::observing(vec![Ok(Observation::Present {
+        diffs: vec![],
+        availability: Availability::Available,
+        linked: Some(Linked::Adopted("adopted existing account 111122223333".into())),
+    })]));
+    driver.reconcile(&account(serde_json::json!({}))).await;
+    assert_eq!(driver.kube.event_reasons(), ["Adopted"]);
+}
+
+#[tokio::test]
+async fn unavailable_resource_is_not_ready() {
+    let driver = driver(ScriptedKind::observing(vec![Ok(Observation::Present {
+        diffs: vec![],
+        availability: Availability::Unavailable("account is SUSPENDED".into()),
+        linked: None,
+    })]));
+    driver.reconcile(&account(serde_json::json!({}))).await;
+    let status = driver.kube.last_status();
+    assert_eq!(condition(&status, READY).reason, "Unavailable");
+    assert_eq!(condition(&status, SYNCED).status, "True");
+}
