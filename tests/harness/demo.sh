@@ -15,16 +15,21 @@ echo "== installing the CRDs"
 kubectl apply --server-side --force-conflicts -f "$root/crds" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f "$root/crds" >/dev/null
 
-echo "== starting the operator (log: $run/operator.log)"
+echo "== creating the organization and its OUs in moto"
+"$ORGOPS_MOTO_PYTHON" "$here/seed-org.py"
+
+echo "== starting the operator with examples/platform/policy.yaml (log: $run/operator.log)"
 if [ -f "$run/operator.pid" ]; then kill "$(cat "$run/operator.pid")" 2>/dev/null || true; fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$root/target/debug/orgops" run --http-addr "127.0.0.1:$port" >"$run/operator.log" 2>&1 &
+"$root/target/debug/orgops" run --http-addr "127.0.0.1:$port" --resync 30s \
+  --policy-file "$root/examples/platform/policy.yaml" >"$run/operator.log" 2>&1 &
 echo $! >"$run/operator.pid"
 
 echo "== applying examples/"
 kubectl apply -f "$root/examples/namespace.yaml" >/dev/null
 kubectl apply -f "$root/examples"
-sleep 2
+echo "== waiting for the accounts to be Ready"
+kubectl wait awsaccounts --all -A --for=condition=Ready --timeout=120s
 
 echo
 for kind in awsaccounts permissionsetrequests subdomaindelegations securitybaselines; do

@@ -25,6 +25,10 @@ pub const UID_TAG: &str = "orgops.dev/uid";
 /// AWS allows this many CreateAccount requests in progress at once.
 pub const MAX_CREATES_IN_FLIGHT: usize = 5;
 
+/// How old the snapshot may be when orgops checks, before CreateAccount, that no account
+/// has the email yet.
+const PRE_CREATE_SNAPSHOT_AGE: Duration = Duration::from_secs(30);
+
 /// Tuning of the account kind.
 #[derive(Clone, Debug)]
 pub struct AccountSettings {
@@ -66,7 +70,7 @@ impl<O: Organizations, C: AlternateContacts> AccountKind<O, C> {
         Ok(details)
     }
 
-    /// Settles a CreateAccount marker: `Ok(Some(id))` once the account exists,
+    /// Settles a CreateAccount marker: `Ok(Some(link))` once the account exists,
     /// `Ok(None)` when the request never reached AWS (the marker is cleared), or a
     /// Waiting error while AWS is still at work.
     async fn settle_creation(
@@ -74,7 +78,7 @@ impl<O: Organizations, C: AlternateContacts> AccountKind<O, C> {
         obj: &AwsAccount,
         status: &mut AwsAccountStatus,
         pending: &PendingCreation,
-    ) -> Result<Option<String>, Error> {
+    ) -> Result<Option<(String, Linked)>, Error> {
         let uid = obj.uid().unwrap_or_default();
         let request = match &pending.request_id {
             Some(id) => Some(self.org.org().create_request(id).await.map_err(aws_error)?),
@@ -124,12 +128,18 @@ impl<O: Organizations, C: AlternateContacts> AccountKind<O, C> {
                     // Created by this request, with these tags: no need to read them back.
                     self.org.record_tags(&account_id, Self::desired_tags(obj));
                 }
-                Ok(Some(account_id))
+                let link = Linked::Created(format!("account {account_id} created"));
+                Ok(Some((account_id, link)))
             }
             CreateState::Failed(reason) => {
                 self.creating.lock().unwrap().remove(&uid);
                 status.pending_creation = None;
-                self.failed_creation(obj, &reason).await.map(Some)
+                let account_id = self.failed_creation(obj, &reason).await?;
+                let link = Linked::Adopted(format!(
+                    "adopted account {account_id}: CreateAccount answered EMAIL_ALREADY_EXISTS for {}",
+                    obj.spec.email
+                ));
+                Ok(Some((account_id, link)))
             }
         }
     }
@@ -249,8 +259,12 @@ impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
             grants.check_organizational_unit("spec.organizationalUnit", &path)?;
         }
         // Adopting an existing account must not pull it out of an OU the namespace does
-        // not own.
-        if obj.status.as_ref().and_then(|s| s.account_id.as_ref()).is_none() {
+        // not own. A creation with a known request is settled by that request instead.
+        let status = obj.status.as_ref();
+        let linked = status.is_some_and(|s| s.account_id.is_some());
+        let created_by_request =
+            status.and_then(|s| s.pending_creation.as_ref()).is_some_and(|p| p.request_id.is_some());
+        if !linked && !created_by_request {
             self.org.ensure_fresh().await.map_err(aws_error)?;
             let current = self.org.read(|s| {
                 let account = match &spec.account_id {
@@ -260,6 +274,12 @@ impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
                 Some((account.id.clone(), s.parent_of(&account.id).and_then(|p| s.ou_path(p))?))
             });
             if let Some((id, current_path)) = current {
+                // An account carrying this object's uid is its own creation (found after a
+                // crash, before the move into its OU), not an adoption.
+                let uid = obj.uid().unwrap_or_default();
+                if self.org.tags(&id).await.map_err(aws_error)?.get(UID_TAG) == Some(&uid) {
+                    return Ok(());
+                }
                 grants.check_organizational_unit(
                     &format!("the organizational unit of existing account {id}"),
                     &current_path,
@@ -275,8 +295,8 @@ impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
         let mut account_id = status.account_id.clone().or_else(|| spec.account_id.clone());
         if let Some(pending) = status.pending_creation.clone() {
             match self.settle_creation(obj, status, &pending).await? {
-                Some(id) => {
-                    linked = Some(Linked::Created(format!("account {id} created")));
+                Some((id, link)) => {
+                    linked = Some(link);
                     account_id = Some(id);
                 }
                 None => return Ok(Observation::Absent),
@@ -369,8 +389,10 @@ impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
         if spec.account_id.is_some() {
             return Err(Error::terminal("spec.accountId is set: orgops adopts that account and never creates one"));
         }
-        // The snapshot may be a resync old: look again right before creating.
-        self.org.ensure_current().await.map_err(aws_error)?;
+        // The snapshot may be a resync old: look again before creating. A recent snapshot
+        // is shared by concurrent creations; an account newer than it makes AWS answer
+        // EMAIL_ALREADY_EXISTS, which adopts it.
+        self.org.ensure_younger_than(PRE_CREATE_SNAPSHOT_AGE).await.map_err(aws_error)?;
         if self.org.read(|s| s.account_by_email(&spec.email).is_some()) {
             return Ok(Progress::Done(format!("an account with email {} exists; adopting it", spec.email)));
         }

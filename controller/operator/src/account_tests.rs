@@ -109,6 +109,9 @@ impl Organizations for Arc<FakeOrg> {
         let mut s = self.state.lock().unwrap();
         let id = format!("car-{}", s.requests.len() + 1);
         let state = s.next_create.take().unwrap_or_else(|| Ok(CreateState::Succeeded(String::new())))?;
+        // Like AWS, one email belongs to one account.
+        let taken = s.accounts.iter().any(|(a, _)| a.email.eq_ignore_ascii_case(email));
+        let state = if taken { CreateState::Failed("EMAIL_ALREADY_EXISTS".into()) } else { state };
         let state = match state {
             CreateState::Succeeded(_) => {
                 let account_id = format!("{:012}", 100_000_000_000u64 + s.accounts.len() as u64);
@@ -235,6 +238,18 @@ fn account(spec: serde_json::Value) -> AwsAccount {
     serde_json::from_value(object).unwrap()
 }
 
+/// The grants of namespace `payroll`, which owns the OU `Workloads/Payroll` only.
+fn payroll_grants() -> Grants {
+    let policy = Policy {
+        namespaces: [(
+            "payroll".to_string(),
+            NamespacePolicy { admin: false, organizational_units: vec!["Workloads/Payroll".into()] },
+        )]
+        .into(),
+    };
+    PolicyStore::fixed(policy).grants("payroll")
+}
+
 fn waiting(result: Result<Observation, Error>) -> String {
     match result {
         Err(e) if e.class == crate::reconcile::error::ErrorClass::Waiting => e.message,
@@ -286,7 +301,7 @@ async fn email_already_exists_adopts_an_account_of_this_organization() {
     // The account shows up in the organization only now (moved in by someone else).
     f.org.add_account("333344445555", "PROD@example.com", "ou-root-payr0000");
     match f.kind.observe(&obj, &mut status).await.unwrap() {
-        Observation::Present { linked: Some(Linked::Created(_)), .. } => {}
+        Observation::Present { linked: Some(Linked::Adopted(_)), .. } => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(status.account_id.as_deref(), Some("333344445555"));
@@ -419,12 +434,33 @@ async fn at_most_five_creations_are_in_flight() {
 }
 
 #[tokio::test]
-async fn create_never_duplicates_an_account_that_appeared_meanwhile() {
+async fn an_account_that_appeared_meanwhile_is_adopted_not_duplicated() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    let mut status = AwsAccountStatus::default();
+    assert_eq!(f.kind.observe(&obj, &mut status).await, Ok(Observation::Absent));
+    // Newer than the snapshot: AWS refuses the duplicate email, and orgops adopts it.
+    f.org.add_account("555566667777", "prod@example.com", "ou-root-payr0000");
+    f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+    match f.kind.observe(&obj, &mut status).await.unwrap() {
+        Observation::Present { linked: Some(Linked::Adopted(message)), .. } => {
+            assert!(message.contains("EMAIL_ALREADY_EXISTS"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status.account_id.as_deref(), Some("555566667777"));
+    assert_eq!(f.org.state.lock().unwrap().accounts.len(), 1, "no second account");
+}
+
+#[tokio::test]
+async fn create_rereads_an_older_snapshot_and_adopts_instead() {
     let f = fixture();
     let obj = account(serde_json::json!({}));
     let mut status = AwsAccountStatus::default();
     assert_eq!(f.kind.observe(&obj, &mut status).await, Ok(Observation::Absent));
     f.org.add_account("555566667777", "prod@example.com", "r-root");
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(31)).await;
     let progress = f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
     assert!(matches!(progress, Progress::Done(ref m) if m.contains("adopting")), "{progress:?}");
     assert_eq!(f.org.count("CreateAccount"), 0);
@@ -505,19 +541,26 @@ async fn a_missing_ou_is_a_clear_terminal_error() {
 async fn adopting_from_an_ou_the_namespace_does_not_own_is_forbidden() {
     let f = fixture();
     f.org.add_account("888899990000", "prod@example.com", "ou-root-bill0000");
-    let policy = Policy {
-        namespaces: [(
-            "payroll".to_string(),
-            NamespacePolicy { admin: false, organizational_units: vec!["Workloads/Payroll".into()] },
-        )]
-        .into(),
-    };
-    let grants = PolicyStore::fixed(policy).grants("payroll");
+    let grants = payroll_grants();
     let error =
         f.kind.check_policy(&account(serde_json::json!({"accountId": "888899990000"})), &grants).await.unwrap_err();
     assert_eq!(error.reason, crate::reconcile::error::TerminalReason::Forbidden);
     assert!(error.message.contains("888899990000") && error.message.contains("Workloads/Billing"), "{}", error.message);
     assert_eq!(f.kind.check_policy(&account(serde_json::json!({"email": "new@example.com"})), &grants).await, Ok(()));
+}
+
+#[tokio::test]
+async fn its_own_account_found_in_the_root_after_a_crash_is_not_an_adoption() {
+    let grants = payroll_grants();
+    // Created with this object's uid tag, but orgops died before moving it into its OU;
+    // an account with another uid in the root is someone else's.
+    for (uid, allowed) in [("uid-1", true), ("uid-2", false)] {
+        let f = fixture();
+        f.org.add_account("444455556666", "prod@example.com", "r-root");
+        f.org.state.lock().unwrap().tags.insert("444455556666".into(), [(UID_TAG.to_string(), uid.to_string())].into());
+        let result = f.kind.check_policy(&account(serde_json::json!({})), &grants).await;
+        assert_eq!(result.is_ok(), allowed, "{uid}: {result:?}");
+    }
 }
 
 #[tokio::test]

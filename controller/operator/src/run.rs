@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// How often every object is compared with AWS; drift is corrected within it.
     #[arg(long, env = "ORGOPS_RESYNC", default_value = "5m", value_parser = parse_duration)]
     pub resync: Duration,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "ORGOPS_NAMESPACE")]
+    pub namespace: Option<String>,
     /// Objects of one kind reconciled at once.
     #[arg(long, env = "ORGOPS_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
@@ -99,12 +102,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let server = tokio::spawn(http::serve(args.http_addr, metrics.clone(), stopped(stop_rx.clone())));
-    let controller = tokio::spawn(run_controller(
-        Api::<AwsAccount>::all(client.clone()),
-        accounts,
-        args.concurrency,
-        stopped(stop_rx.clone()),
-    ));
+    let account_api = match &args.namespace {
+        Some(namespace) => Api::<AwsAccount>::namespaced(client.clone(), namespace),
+        None => Api::<AwsAccount>::all(client.clone()),
+    };
+    let controller = tokio::spawn(run_controller(account_api, accounts, args.concurrency, stopped(stop_rx.clone())));
 
     metrics.ready.set(1);
     tracing::info!(resync_s = args.resync.as_secs(), "orgops is running");

@@ -3,6 +3,10 @@
 //! variables `make e2e` exports; without them every test fails with that instruction.
 #![forbid(unsafe_code)]
 
+pub mod aws;
+pub mod operator;
+pub mod proxy;
+
 use anyhow::Context;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
@@ -100,4 +104,46 @@ pub fn kubectl(args: &[&str]) -> String {
     let output = Command::new("kubectl").args(args).output().expect("running kubectl");
     assert!(output.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("kubectl prints UTF-8")
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, for at most `seconds`.
+pub async fn eventually<T, F, Fut>(seconds: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out after {seconds} s waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The condition of this type on an object, as (status, reason, message).
+pub fn condition(object: &DynamicObject, type_: &str) -> Option<(String, String, String)> {
+    let conditions = object.data.get("status")?.get("conditions")?.as_array()?;
+    let c = conditions.iter().find(|c| c["type"] == type_)?;
+    Some((
+        c["status"].as_str()?.to_string(),
+        c["reason"].as_str()?.to_string(),
+        c["message"].as_str().unwrap_or_default().to_string(),
+    ))
+}
+
+/// The Events of an object, as (reason, message).
+pub fn events_of(namespace: &str, name: &str) -> Vec<(String, String)> {
+    let out = kubectl(&[
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+        "-o",
+        "jsonpath={range .items[*]}{.reason}{\"\\t\"}{.message}{\"\\n\"}{end}",
+    ]);
+    out.lines().filter_map(|l| l.split_once('\t')).map(|(r, m)| (r.to_string(), m.to_string())).collect()
 }

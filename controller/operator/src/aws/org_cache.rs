@@ -107,7 +107,12 @@ impl<O: Organizations> OrgCache<O> {
 
     /// Makes sure the snapshot is younger than the cache's maximum age.
     pub async fn ensure_fresh(&self) -> Result<(), AwsError> {
-        let deadline = Instant::now().checked_sub(self.max_age).unwrap_or_else(Instant::now);
+        self.ensure_younger_than(self.max_age).await
+    }
+
+    /// Makes sure the snapshot is younger than `age`.
+    pub async fn ensure_younger_than(&self, age: Duration) -> Result<(), AwsError> {
+        let deadline = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
         self.refresh_unless_fetched_since(deadline).await
     }
 

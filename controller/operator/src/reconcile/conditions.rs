@@ -55,6 +55,11 @@ pub fn set(conditions: &mut Vec<Condition>, update: ConditionUpdate, generation:
     }
 }
 
+/// The reason of the condition of this type, if it is set.
+pub fn reason<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a str> {
+    conditions.iter().find(|c| c.type_ == type_).map(|c| c.reason.as_str())
+}
+
 /// Whether the condition of this type is `True`.
 pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
     conditions.iter().any(|c| c.type_ == type_ && c.status == "True")

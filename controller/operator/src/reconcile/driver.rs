@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 /// The finalizer orgops puts on every object it manages with `managementPolicy: Full`.
 pub const FINALIZER: &str = "orgops.dev/finalizer";
+/// The `Synced` reason of drift left in place (driftPolicy Report, or ObserveOnly).
+const DRIFT_DETECTED: &str = "DriftDetected";
 
 /// Timing of requeues.
 #[derive(Clone, Debug)]
@@ -317,17 +319,21 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         full: bool,
         drift_policy: DriftPolicy,
     ) -> Result<Outcome, Error> {
-        let previous = pass.obj.status();
-        let was_in_sync = previous.is_some_and(|s| {
-            s.observed_generation() == pass.generation
-                && conditions::is_true(s.conditions(), SYNCED)
-                && conditions::is_true(s.conditions(), READY)
-        });
+        let previous = pass.obj.status().filter(|s| s.observed_generation() == pass.generation);
+        // Drift already reported at this generation stays drift: it is not a spec change.
+        let reported = previous.is_some_and(|s| conditions::reason(s.conditions(), SYNCED) == Some(DRIFT_DETECTED));
+        let was_in_sync = reported
+            || previous.is_some_and(|s| {
+                conditions::is_true(s.conditions(), SYNCED) && conditions::is_true(s.conditions(), READY)
+            });
         let may_write = full && (!was_in_sync || drift_policy == DriftPolicy::Correct);
         let fields: Vec<String> = diffs.iter().map(|d| d.path.clone()).collect();
         let described = describe(&diffs);
         let is_drift = was_in_sync || !may_write;
-        if is_drift {
+        let already_recorded = reported
+            && !may_write
+            && pass.status.last_drift_mut().as_ref().is_some_and(|d| d.fields == fields && !d.corrected);
+        if is_drift && !already_recorded {
             for field in &fields {
                 self.metrics.drift_detected.with_label_values(&[K::KIND, field]).inc();
             }
@@ -340,7 +346,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             self.set_drifted(pass.obj, true);
             pass.condition(ConditionUpdate::false_(
                 SYNCED,
-                "DriftDetected",
+                DRIFT_DETECTED,
                 format!("AWS differs from the spec and {why}, so it is left as it is: {described}"),
             ));
             pass.status.set_observed_generation(pass.generation);

@@ -280,7 +280,8 @@ async fn drift_on_a_synced_object_is_corrected_and_reported() {
 
 #[tokio::test]
 async fn drift_under_report_policy_is_only_recorded() {
-    let driver = driver(ScriptedKind::observing(vec![present(vec![FieldDiff::new("organizationalUnit", "A", "B")])]));
+    let moved = || present(vec![FieldDiff::new("organizationalUnit", "A", "B")]);
+    let driver = driver(ScriptedKind::observing(vec![moved(), moved()]));
     let obj = in_sync(&account(serde_json::json!({"spec": {"driftPolicy": "Report"}})));
     driver.reconcile(&obj).await;
     assert_eq!(driver.kind.calls(), ["check_policy", "observe"], "no update");
@@ -291,6 +292,13 @@ async fn drift_under_report_policy_is_only_recorded() {
     assert_eq!(condition(&status, READY).status, "True", "still usable");
     assert_eq!(driver.metrics.drift_detected.with_label_values(&["Scripted", "organizationalUnit"]).get(), 1);
     assert_eq!(driver.metrics.drifted.with_label_values(&["Scripted", "team", "a"]).get(), 1);
+
+    // The next resync finds the same drift: still no write, and no second report.
+    driver.reconcile(&with_status(&obj, status)).await;
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe", "check_policy", "observe"], "no update");
+    assert_eq!(driver.kube.event_reasons(), ["DriftDetected"]);
+    assert_eq!(condition(&driver.kube.last_status(), SYNCED).reason, "DriftDetected");
+    assert_eq!(driver.metrics.drift_detected.with_label_values(&["Scripted", "organizationalUnit"]).get(), 1);
 }
 
 #[tokio::test]

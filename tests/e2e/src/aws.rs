@@ -1,0 +1,91 @@
+//! An AWS client of the tests' own, acting on moto as an intruder (or a platform
+//! engineer) would, beside the operator.
+
+use crate::repo_root;
+use aws_sdk_organizations::Client;
+use aws_sdk_organizations::types::Tag;
+use std::collections::BTreeMap;
+use std::process::Command;
+use tokio::sync::OnceCell;
+
+/// An Organizations client of moto, with the test organization and its OUs in place.
+pub async fn organizations() -> Client {
+    static SEEDED: OnceCell<()> = OnceCell::const_new();
+    SEEDED
+        .get_or_init(|| async {
+            let python = std::env::var("ORGOPS_MOTO_PYTHON").expect("ORGOPS_MOTO_PYTHON from the harness");
+            let status = Command::new(python).arg(repo_root().join("tests/harness/seed-org.py")).status().unwrap();
+            assert!(status.success(), "seeding the organization in moto");
+        })
+        .await;
+    Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// An Account Management client of moto.
+pub async fn account_management() -> aws_sdk_account::Client {
+    aws_sdk_account::Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// Every account in the organization with this email.
+pub async fn accounts_with_email(org: &Client, email: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut pages = org.list_accounts().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for account in page.unwrap().accounts() {
+            if account.email().is_some_and(|e| e.eq_ignore_ascii_case(email)) {
+                ids.push(account.id().unwrap().to_string());
+            }
+        }
+    }
+    ids
+}
+
+/// The id of an OU path from the root.
+pub async fn ou_id(org: &Client, path: &str) -> String {
+    let mut current = org.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
+    for name in path.split('/') {
+        let ous = org.list_organizational_units_for_parent().parent_id(&current).send().await.unwrap();
+        current = ous
+            .organizational_units()
+            .iter()
+            .find(|ou| ou.name() == Some(name))
+            .unwrap_or_else(|| panic!("no OU {path}"))
+            .id()
+            .unwrap()
+            .to_string();
+    }
+    current
+}
+
+/// The account's parent id.
+pub async fn parent_of(org: &Client, account_id: &str) -> String {
+    org.list_parents().child_id(account_id).send().await.unwrap().parents()[0].id().unwrap().to_string()
+}
+
+/// The account's tags.
+pub async fn tags_of(org: &Client, account_id: &str) -> BTreeMap<String, String> {
+    let out = org.list_tags_for_resource().resource_id(account_id).send().await.unwrap();
+    out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+}
+
+/// Sets a tag out of band.
+pub async fn set_tag(org: &Client, account_id: &str, key: &str, value: &str) {
+    org.tag_resource()
+        .resource_id(account_id)
+        .tags(Tag::builder().key(key).value(value).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Creates an account out of band and returns its id.
+pub async fn create_account(org: &Client, name: &str, email: &str) -> String {
+    let out = org.create_account().account_name(name).email(email).send().await.unwrap();
+    out.create_account_status().unwrap().account_id().unwrap().to_string()
+}
+
+/// The account's state (ACTIVE, SUSPENDED, ...).
+pub async fn state_of(org: &Client, account_id: &str) -> String {
+    let account = org.describe_account().account_id(account_id).send().await.unwrap();
+    account.account().unwrap().state().map(|s| s.as_str().to_string()).unwrap_or_default()
+}

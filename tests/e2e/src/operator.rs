@@ -1,0 +1,167 @@
+//! The `orgops` binary as a test runs it: one process per test, watching the test's own
+//! namespace, with its own platform policy and metrics endpoint.
+
+use crate::repo_root;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running operator. Killed when dropped.
+pub struct Operator {
+    child: Child,
+    port: u16,
+    namespace: String,
+    policy: PathBuf,
+    log: PathBuf,
+    endpoint: Option<String>,
+}
+
+/// Options of a test's operator.
+pub struct OperatorOptions<'a> {
+    /// The namespace it watches.
+    pub namespace: &'a str,
+    /// The platform policy's YAML.
+    pub policy: String,
+    /// Resync period, as `orgops run --resync` takes it.
+    pub resync: &'a str,
+    /// An AWS endpoint to use instead of the environment's (a fault-injecting proxy).
+    pub aws_endpoint: Option<String>,
+}
+
+impl<'a> OperatorOptions<'a> {
+    /// The namespace may place accounts in these OUs; resync every 3 s.
+    pub fn new(namespace: &'a str, organizational_units: &[&str]) -> Self {
+        let ous: Vec<String> = organizational_units.iter().map(|o| format!("\"{o}\"")).collect();
+        OperatorOptions {
+            namespace,
+            policy: format!("namespaces:\n  {namespace}:\n    organizationalUnits: [{}]\n", ous.join(", ")),
+            resync: "3s",
+            aws_endpoint: None,
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Operator {
+    /// Starts the operator and waits until it is ready.
+    pub async fn start(options: OperatorOptions<'_>) -> Operator {
+        let dir = repo_root().join("target/e2e");
+        std::fs::create_dir_all(&dir).unwrap();
+        let policy = dir.join(format!("{}-policy.yaml", options.namespace));
+        std::fs::write(&policy, &options.policy).unwrap();
+        let log = dir.join(format!("{}-operator.log", options.namespace));
+        let port = free_port();
+        let mut operator = Operator {
+            child: spawn(options.namespace, &policy, &log, options.resync, options.aws_endpoint.as_deref(), port),
+            port,
+            namespace: options.namespace.to_string(),
+            policy,
+            log,
+            endpoint: options.aws_endpoint,
+        };
+        operator.wait_ready().await;
+        operator
+    }
+
+    /// Starts the operator again after it died (same namespace, policy and log file).
+    pub async fn restart(&mut self, resync: &str) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.port = free_port();
+        self.child = spawn(&self.namespace, &self.policy, &self.log, resync, self.endpoint.as_deref(), self.port);
+        self.wait_ready().await;
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill").args(["-9", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("orgops exited with {status}; log: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            }
+            if http_get(self.port, "/readyz").is_some_and(|(code, _)| code == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "orgops not ready after 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The operator's metrics, as `name{labels}` → value.
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let (_, text) = http_get(self.port, "/metrics").expect("metrics endpoint");
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' '))
+            .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+            .collect()
+    }
+
+    /// AWS calls made so far, by operation, from the metrics.
+    pub fn aws_calls(&self) -> BTreeMap<String, f64> {
+        let mut calls = BTreeMap::new();
+        for (series, value) in self.metrics() {
+            if let Some(labels) = series.strip_prefix("orgops_aws_api_calls_total{") {
+                let operation =
+                    labels.split("operation=\"").nth(1).and_then(|r| r.split('"').next()).unwrap_or_default();
+                *calls.entry(operation.to_string()).or_insert(0.0) += value;
+            }
+        }
+        calls
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(namespace: &str, policy: &PathBuf, log: &PathBuf, resync: &str, endpoint: Option<&str>, port: u16) -> Child {
+    let binary = repo_root().join("target/debug/orgops");
+    assert!(binary.exists(), "build the operator first (`make build`)");
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let mut command = Command::new(binary);
+    command
+        .args(["run", "--namespace", namespace, "--resync", resync, "--http-addr", &format!("127.0.0.1:{port}")])
+        .arg("--policy-file")
+        .arg(policy)
+        .env("RUST_LOG", "info,orgops=debug")
+        .stdout(Stdio::from(log_file.try_clone().unwrap()))
+        .stderr(Stdio::from(log_file));
+    if let Some(endpoint) = endpoint {
+        command.env("AWS_ENDPOINT_URL", endpoint);
+    }
+    command.spawn().expect("starting orgops")
+}
+
+/// GET on localhost, with curl: the status code and body.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", &format!("http://127.0.0.1:{port}{path}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let (body, code) = text.rsplit_once('\n')?;
+    Some((code.parse().ok()?, body.to_string()))
+}

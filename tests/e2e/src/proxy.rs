@@ -1,0 +1,61 @@
+//! An HTTP proxy in front of moto that lets a test act at an exact point of an AWS call:
+//! after moto answered, before the operator gets the answer.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::sync::Arc;
+
+/// Runs after moto answered a call, with the call's operation (`CreateAccount`, from the
+/// `X-Amz-Target` header); the operator gets the answer only when the hook returns.
+pub type Hook = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Starts the proxy to `upstream` and returns its URL.
+pub async fn start(upstream: String, hook: Hook) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (client, upstream, hook) = (client.clone(), upstream.clone(), hook.clone());
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let (client, upstream, hook) = (client.clone(), upstream.clone(), hook.clone());
+                    async move { forward(client, &upstream, hook, request).await }
+                });
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    url
+}
+
+async fn forward(
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    upstream: &str,
+    hook: Hook,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let (mut parts, body) = request.into_parts();
+    let operation = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or_default()
+        .to_string();
+    let body = body.collect().await?.to_bytes();
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    parts.uri = format!("{upstream}{path}").parse().expect("upstream URL");
+    let answer = client.request(Request::from_parts(parts, Full::new(body))).await.expect("moto answers");
+    let (parts, body) = answer.into_parts();
+    let body = body.collect().await?.to_bytes();
+    hook(&operation);
+    Ok(Response::from_parts(parts, Full::new(body)))
+}

@@ -1,0 +1,336 @@
+//! AwsAccount end to end: the real API server, the operator as a process, moto as AWS.
+
+use kube::api::{DeleteParams, DynamicObject};
+use orgops_e2e::aws::{self, organizations};
+use orgops_e2e::operator::{Operator, OperatorOptions};
+use orgops_e2e::{apply, client, condition, dynamic_api, ensure_namespace, events_of, eventually};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+const PAYROLL: &str = "Workloads/Payroll";
+const BILLING: &str = "Workloads/Billing";
+
+fn account(namespace: &str, name: &str, spec: Value) -> Value {
+    let mut object = json!({
+        "apiVersion": "orgops.dev/v1alpha1", "kind": "AwsAccount",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"accountName": name, "email": format!("{name}@{namespace}.example.com"), "organizationalUnit": PAYROLL}
+    });
+    orgops_e2e::merge(&mut object, &json!({ "spec": spec }));
+    object
+}
+
+fn email(namespace: &str, name: &str) -> String {
+    format!("{name}@{namespace}.example.com")
+}
+
+async fn setup(namespace: &str) -> kube::Api<DynamicObject> {
+    let client = client().await;
+    ensure_namespace(&client, namespace).await;
+    dynamic_api(&client, namespace, "AwsAccount")
+}
+
+/// Waits until the object's condition has this status and reason; returns the object.
+async fn until_condition(
+    api: &kube::Api<DynamicObject>,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> DynamicObject {
+    eventually(60, &format!("{name}: {type_}={status} ({reason})"), || async {
+        let object = api.get(name).await.ok()?;
+        let (s, r, _) = condition(&object, type_)?;
+        (s == status && r == reason).then_some(object)
+    })
+    .await
+}
+
+fn status_str(object: &DynamicObject, field: &str) -> String {
+    object.data["status"][field].as_str().unwrap_or_default().to_string()
+}
+
+const WRITES: [&str; 6] =
+    ["CreateAccount", "MoveAccount", "TagResource", "UntagResource", "PutAlternateContact", "CloseAccount"];
+
+#[tokio::test]
+async fn created_account_is_ready_in_its_ou_with_tags_and_contacts() {
+    let ns = "acct-create";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    let spec = json!({
+        "tags": {"team": "payroll", "env": "prod"},
+        "alternateContacts": {"security": {"name": "Sec", "title": "Lead", "email": "sec@example.com", "phoneNumber": "+1 555 0100"}}
+    });
+    apply(&api, &account(ns, "main", spec)).await.unwrap();
+    let object = until_condition(&api, "main", "Ready", "True", "Available").await;
+
+    let id = status_str(&object, "accountId");
+    assert_eq!(aws::accounts_with_email(&org, &email(ns, "main")).await, std::slice::from_ref(&id));
+    assert_eq!(aws::parent_of(&org, &id).await, aws::ou_id(&org, PAYROLL).await);
+    assert_eq!(status_str(&object, "ouPath"), PAYROLL);
+    assert_eq!(status_str(&object, "state"), "ACTIVE");
+    let tags = aws::tags_of(&org, &id).await;
+    assert_eq!(tags.get("team").map(String::as_str), Some("payroll"));
+    assert_eq!(tags.get("orgops.dev/owner").map(String::as_str), Some("acct-create/main"));
+    let contact = aws::account_management()
+        .await
+        .get_alternate_contact()
+        .account_id(&id)
+        .alternate_contact_type(aws_sdk_account::types::AlternateContactType::Security)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(contact.alternate_contact().unwrap().name(), Some("Sec"));
+    let (synced, _, _) = condition(&object, "Synced").unwrap();
+    assert_eq!(synced, "True");
+    assert!(events_of(ns, "main").iter().any(|(reason, _)| reason == "Created"));
+    assert_eq!(operator.aws_calls().get("CreateAccount"), Some(&1.0));
+}
+
+#[tokio::test]
+async fn existing_accounts_are_adopted_by_id_and_by_email() {
+    let ns = "acct-adopt";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let payroll = aws::ou_id(&org, PAYROLL).await;
+    let root = org.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
+    let mut ids = Vec::new();
+    for name in ["by-id", "by-email"] {
+        let id = aws::create_account(&org, name, &email(ns, name)).await;
+        org.move_account()
+            .account_id(&id)
+            .source_parent_id(&root)
+            .destination_parent_id(&payroll)
+            .send()
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    apply(&api, &account(ns, "by-id", json!({"accountId": ids[0]}))).await.unwrap();
+    apply(&api, &account(ns, "by-email", json!({}))).await.unwrap();
+    for (name, id) in ["by-id", "by-email"].iter().zip(&ids) {
+        let object = until_condition(&api, name, "Ready", "True", "Available").await;
+        assert_eq!(&status_str(&object, "accountId"), id);
+        assert!(events_of(ns, name).iter().any(|(reason, _)| reason == "Adopted"), "{name}: Adopted event");
+        assert_eq!(aws::accounts_with_email(&org, &email(ns, name)).await.len(), 1);
+    }
+    assert_eq!(operator.aws_calls().get("CreateAccount"), None, "adoption never creates");
+}
+
+#[tokio::test]
+async fn out_of_band_changes_are_corrected_within_a_resync() {
+    let ns = "acct-drift";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let _operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    apply(&api, &account(ns, "main", json!({"tags": {"team": "payroll"}}))).await.unwrap();
+    let object = until_condition(&api, "main", "Ready", "True", "Available").await;
+    let id = status_str(&object, "accountId");
+    let payroll = aws::ou_id(&org, PAYROLL).await;
+    let billing = aws::ou_id(&org, BILLING).await;
+
+    // An intruder moves the account and edits a tag.
+    org.move_account().account_id(&id).source_parent_id(&payroll).destination_parent_id(&billing).send().await.unwrap();
+    aws::set_tag(&org, &id, "team", "intruder").await;
+    let changed_at = Instant::now();
+
+    eventually(15, "drift corrected", || async {
+        let back = aws::parent_of(&org, &id).await == payroll
+            && aws::tags_of(&org, &id).await.get("team").map(String::as_str) == Some("payroll");
+        back.then_some(())
+    })
+    .await;
+    eprintln!("drift corrected {:.1} s after the out-of-band change (resync 3 s)", changed_at.elapsed().as_secs_f64());
+    let object = api.get("main").await.unwrap();
+    let drift = &object.data["status"]["lastDrift"];
+    assert_eq!(drift["corrected"], true);
+    let fields: Vec<&str> = drift["fields"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(fields.contains(&"organizationalUnit") && fields.contains(&"tags.team"), "{fields:?}");
+    let events = events_of(ns, "main");
+    assert!(events.iter().any(|(reason, _)| reason == "DriftDetected"));
+    assert!(events.iter().any(|(reason, _)| reason == "DriftCorrected"));
+}
+
+#[tokio::test]
+async fn report_policy_leaves_aws_alone_and_reports() {
+    let ns = "acct-report";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    apply(&api, &account(ns, "main", json!({"driftPolicy": "Report", "tags": {"team": "payroll"}}))).await.unwrap();
+    let object = until_condition(&api, "main", "Ready", "True", "Available").await;
+    let id = status_str(&object, "accountId");
+    let writes_before: f64 = WRITES.iter().filter_map(|w| operator.aws_calls().get(*w).copied()).sum();
+
+    aws::set_tag(&org, &id, "team", "intruder").await;
+    let object = until_condition(&api, "main", "Synced", "False", "DriftDetected").await;
+    assert_eq!(object.data["status"]["lastDrift"]["corrected"], false);
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await; // two more resyncs
+    assert_eq!(aws::tags_of(&org, &id).await.get("team").map(String::as_str), Some("intruder"));
+    let writes_after: f64 = WRITES.iter().filter_map(|w| operator.aws_calls().get(*w).copied()).sum();
+    assert_eq!(writes_before, writes_after, "no AWS write after the drift");
+    let drifted = operator.metrics();
+    assert_eq!(drifted.get("orgops_drifted{kind=\"AwsAccount\",name=\"main\",namespace=\"acct-report\"}"), Some(&1.0));
+}
+
+#[tokio::test]
+async fn observe_only_makes_zero_write_calls() {
+    let ns = "acct-observe";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let id = aws::create_account(&org, "observed", &email(ns, "observed")).await;
+    let operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL, "Root"])).await;
+    // Differs from AWS in OU and tags, and a second one does not exist at all.
+    apply(
+        &api,
+        &account(ns, "observed", json!({"managementPolicy": "ObserveOnly", "accountId": id, "tags": {"team": "x"}})),
+    )
+    .await
+    .unwrap();
+    apply(&api, &account(ns, "missing", json!({"managementPolicy": "ObserveOnly"}))).await.unwrap();
+
+    let observed = until_condition(&api, "observed", "Synced", "False", "DriftDetected").await;
+    assert_eq!(status_str(&observed, "accountId"), id);
+    until_condition(&api, "missing", "Ready", "False", "Unavailable").await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await; // another resync
+    let calls = operator.aws_calls();
+    for write in WRITES {
+        assert_eq!(calls.get(write), None, "{write} was called: {calls:?}");
+    }
+    assert!(aws::accounts_with_email(&org, &email(ns, "missing")).await.is_empty());
+    assert!(api.get("observed").await.unwrap().metadata.finalizers.is_none(), "no finalizer: nothing to clean up");
+}
+
+#[tokio::test]
+async fn an_ou_outside_the_policy_is_forbidden_and_nothing_is_created() {
+    let ns = "acct-forbid";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    apply(&api, &account(ns, "elsewhere", json!({"organizationalUnit": BILLING}))).await.unwrap();
+    let object = until_condition(&api, "elsewhere", "Synced", "False", "Forbidden").await;
+    let (_, _, message) = condition(&object, "Synced").unwrap();
+    assert!(message.contains("spec.organizationalUnit") && message.contains(BILLING), "{message}");
+    assert!(events_of(ns, "elsewhere").iter().any(|(reason, _)| reason == "Forbidden"));
+    assert!(aws::accounts_with_email(&org, &email(ns, "elsewhere")).await.is_empty());
+    assert_eq!(operator.aws_calls().get("CreateAccount"), None);
+}
+
+#[tokio::test]
+async fn deletion_retains_or_closes_the_account() {
+    let ns = "acct-delete";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let _operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    apply(&api, &account(ns, "kept", json!({}))).await.unwrap();
+    apply(&api, &account(ns, "closed", json!({"deletionPolicy": "Delete"}))).await.unwrap();
+    let mut ids = Vec::new();
+    for name in ["kept", "closed"] {
+        ids.push(status_str(&until_condition(&api, name, "Ready", "True", "Available").await, "accountId"));
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for name in ["kept", "closed"] {
+        eventually(30, &format!("{name} gone"), || async { api.get_opt(name).await.unwrap().is_none().then_some(()) })
+            .await;
+    }
+    assert_eq!(aws::state_of(&org, &ids[0]).await, "ACTIVE", "Retain leaves the account");
+    assert_eq!(aws::state_of(&org, &ids[1]).await, "SUSPENDED", "Delete closes it");
+}
+
+#[tokio::test]
+async fn killed_right_after_create_account_the_restarted_operator_creates_no_second_account() {
+    let ns = "acct-crash";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let pid = Arc::new(AtomicU32::new(0));
+    let target = pid.clone();
+    let moto = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    // Moto has created the account; the operator is killed before it reads the answer.
+    let proxy = orgops_e2e::proxy::start(
+        moto,
+        Arc::new(move |operation: &str| {
+            if operation != "CreateAccount" {
+                return;
+            }
+            let victim = target.swap(0, Ordering::SeqCst);
+            if victim != 0 {
+                let _ = std::process::Command::new("kill").args(["-9", &victim.to_string()]).status();
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }),
+    )
+    .await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.aws_endpoint = Some(proxy);
+    let mut operator = Operator::start(options).await;
+    pid.store(operator.pid(), Ordering::SeqCst);
+
+    apply(&api, &account(ns, "main", json!({}))).await.unwrap();
+    eventually(30, "the operator killed by the proxy", || async { (pid.load(Ordering::SeqCst) == 0).then_some(()) })
+        .await;
+    operator.kill9();
+    let object = api.get("main").await.unwrap();
+    let pending = &object.data["status"]["pendingCreation"];
+    assert!(pending["requestedAt"].is_string(), "the marker was persisted before CreateAccount: {pending}");
+    assert!(pending["requestId"].is_null(), "the answer never reached the operator: {pending}");
+    assert_eq!(aws::accounts_with_email(&org, &email(ns, "main")).await.len(), 1, "AWS created it");
+
+    operator.restart("3s").await;
+    let object = until_condition(&api, "main", "Ready", "True", "Available").await;
+    let ids = aws::accounts_with_email(&org, &email(ns, "main")).await;
+    assert_eq!(ids, [status_str(&object, "accountId")], "exactly one account with that email");
+    assert_eq!(operator.aws_calls().get("CreateAccount"), None, "the restarted operator sent no CreateAccount");
+    assert!(object.data["status"]["pendingCreation"].is_null());
+}
+
+#[tokio::test]
+async fn fifty_accounts_created_concurrently_are_all_ready_each_once() {
+    let ns = "acct-fifty";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.resync = "20s";
+    let operator = Operator::start(options).await;
+    let names: Vec<String> = (0..50).map(|i| format!("team-{i:02}")).collect();
+    let started = Instant::now();
+    for name in &names {
+        apply(&api, &account(ns, name, json!({"tags": {"team": name}}))).await.unwrap();
+    }
+    eventually(240, "50 accounts Ready", || async {
+        let list = api.list(&Default::default()).await.ok()?;
+        let ready = list.items.iter().filter(|o| condition(o, "Ready").is_some_and(|(s, _, _)| s == "True")).count();
+        (ready == names.len()).then_some(())
+    })
+    .await;
+    let elapsed = started.elapsed();
+    let calls = operator.aws_calls();
+    for name in &names {
+        assert_eq!(aws::accounts_with_email(&org, &email(ns, name)).await.len(), 1, "{name}");
+    }
+    assert_eq!(calls.get("CreateAccount"), Some(&50.0));
+
+    // One more resync with nothing to do: only reads.
+    let before = operator.aws_calls();
+    tokio::time::sleep(std::time::Duration::from_secs(21)).await;
+    let after = operator.aws_calls();
+    let per_resync: Vec<String> = after
+        .iter()
+        .map(|(op, n)| (op, n - before.get(op).copied().unwrap_or(0.0)))
+        .filter(|(_, n)| *n > 0.0)
+        .map(|(op, n)| format!("{op}={n}"))
+        .collect();
+    for write in WRITES {
+        assert_eq!(after.get(write), calls.get(write), "{write} called while nothing changed");
+    }
+    eprintln!("50 accounts Ready in {:.1} s", elapsed.as_secs_f64());
+    eprintln!(
+        "calls per created account: {}",
+        calls.iter().map(|(op, n)| format!("{op}={:.2}", n / 50.0)).collect::<Vec<_>>().join(" ")
+    );
+    eprintln!("calls in one idle resync of 50 accounts: {}", per_resync.join(" "));
+}
