@@ -1,7 +1,7 @@
-//! `AwsAccount`: creates or adopts an account, keeps it in its OU with its tags and
-//! alternate contacts, and closes it on deletion when asked to.
+//! `AwsAccount`: creates or adopts an account, keeps its name, OU, tags and alternate
+//! contacts as the spec says, and closes it on deletion when asked to.
 
-use crate::aws::contacts::{AlternateContacts, ContactDetails, ContactType};
+use crate::aws::account_management::{AccountManagement, ContactDetails, ContactType};
 use crate::aws::expiring::Expiring;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::{CreateState, Organizations, Tags};
@@ -40,20 +40,20 @@ pub struct AccountSettings {
 }
 
 /// The AwsAccount implementation of [`ManagedKind`].
-pub struct AccountKind<O: Organizations, C: AlternateContacts> {
+pub struct AccountKind<O: Organizations, C: AccountManagement> {
     org: Arc<OrgCache<O>>,
-    contacts: C,
+    management: C,
     settings: AccountSettings,
     contact_cache: Expiring<(String, ContactType), Option<ContactDetails>>,
     creating: Mutex<HashSet<String>>,
 }
 
-impl<O: Organizations, C: AlternateContacts> AccountKind<O, C> {
+impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
     /// An account kind on a shared organization cache.
-    pub fn new(org: Arc<OrgCache<O>>, contacts: C, settings: AccountSettings) -> Self {
+    pub fn new(org: Arc<OrgCache<O>>, management: C, settings: AccountSettings) -> Self {
         AccountKind {
             org,
-            contacts,
+            management,
             contact_cache: Expiring::new(settings.details_max_age),
             settings,
             creating: Mutex::new(HashSet::new()),
@@ -65,7 +65,7 @@ impl<O: Organizations, C: AlternateContacts> AccountKind<O, C> {
         if let Some(details) = self.contact_cache.get(&key) {
             return Ok(details);
         }
-        let details = self.contacts.get(account_id, kind).await.map_err(aws_error)?;
+        let details = self.management.get_contact(account_id, kind).await.map_err(aws_error)?;
         self.contact_cache.insert(key, details.clone());
         Ok(details)
     }
@@ -237,7 +237,7 @@ pub fn tag_diffs(desired: &Tags, actual: &Tags) -> Vec<FieldDiff> {
         .collect()
 }
 
-impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
+impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
     type Resource = AwsAccount;
     const KIND: &'static str = "AwsAccount";
 
@@ -347,6 +347,9 @@ impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
         status.ou_id = Some(parent.clone());
 
         let mut diffs = Vec::new();
+        if account.name != spec.account_name {
+            diffs.push(FieldDiff::new("accountName", spec.account_name.clone(), account.name.clone()));
+        }
         if parent != target_ou {
             diffs.push(FieldDiff::new(
                 "organizationalUnit",
@@ -451,6 +454,11 @@ impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
             status.ou_path = self.org.read(|s| s.ou_path(&target));
             done.push("moved".to_string());
         }
+        if diffs.iter().any(|d| d.path == "accountName") {
+            self.management.put_account_name(&account_id, &obj.spec.account_name).await.map_err(aws_error)?;
+            self.org.record_name(&account_id, &obj.spec.account_name);
+            done.push("renamed".to_string());
+        }
         if diffs.iter().any(|d| d.path.starts_with("tags.")) {
             let desired = Self::desired_tags(obj);
             let actual = self.org.tags(&account_id).await.map_err(aws_error)?;
@@ -475,7 +483,7 @@ impl<O: Organizations, C: AlternateContacts> ManagedKind for AccountKind<O, C> {
                     contact_of(wanted, kind).filter(|_| diffs.iter().any(|d| d.path == contact_field(kind)))
                 {
                     let details = details(contact);
-                    self.contacts.put(&account_id, kind, &details).await.map_err(aws_error)?;
+                    self.management.put_contact(&account_id, kind, &details).await.map_err(aws_error)?;
                     self.contact_cache.insert((account_id.clone(), kind), Some(details));
                     done.push(format!("set {}", contact_field(kind)));
                 }

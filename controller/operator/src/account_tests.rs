@@ -2,199 +2,10 @@
 //! moto cannot produce (IN_PROGRESS, FAILED reasons, lost answers, throttling, quotas).
 
 use super::*;
-use crate::aws::organizations::{CreateRequest, OrgAccount, OrgUnit};
+use crate::aws::fake::{FakeAccountManagement, FakeOrg, aws};
+use crate::aws::organizations::CreateRequest;
 use crate::policy::{NamespacePolicy, Policy, PolicyStore};
 use futures::future::BoxFuture;
-use std::collections::{BTreeMap, HashMap};
-
-/// An organization in memory, with scripted create results and injectable failures.
-#[derive(Default)]
-struct FakeOrg {
-    state: Mutex<OrgState>,
-}
-
-#[derive(Default)]
-struct OrgState {
-    ous: Vec<(OrgUnit, String)>,
-    accounts: Vec<(OrgAccount, String)>,
-    tags: HashMap<String, Tags>,
-    requests: Vec<CreateRequest>,
-    /// What CreateAccount answers next (default: SUCCEEDED at once).
-    next_create: Option<Result<CreateState, AwsError>>,
-    /// Operation name → the error it fails with.
-    failing: HashMap<&'static str, AwsError>,
-    calls: Vec<String>,
-}
-
-fn aws(kind: FailureKind, code: &str, message: &str) -> AwsError {
-    AwsError { operation: "organizations:Test".into(), code: Some(code.into()), message: message.into(), kind }
-}
-
-impl FakeOrg {
-    fn new() -> Self {
-        let org = FakeOrg::default();
-        {
-            let mut s = org.state.lock().unwrap();
-            s.ous = vec![
-                (OrgUnit { id: "ou-root-work0000".into(), name: "Workloads".into() }, "r-root".into()),
-                (OrgUnit { id: "ou-root-payr0000".into(), name: "Payroll".into() }, "ou-root-work0000".into()),
-                (OrgUnit { id: "ou-root-bill0000".into(), name: "Billing".into() }, "ou-root-work0000".into()),
-            ];
-        }
-        org
-    }
-
-    fn add_account(&self, id: &str, email: &str, parent: &str) {
-        let account = OrgAccount {
-            id: id.into(),
-            arn: format!("arn:aws:organizations::000000000000:account/o-test/{id}"),
-            name: id.into(),
-            email: email.into(),
-            state: "ACTIVE".into(),
-        };
-        self.state.lock().unwrap().accounts.push((account, parent.into()));
-    }
-
-    fn call(&self, name: &'static str) -> Result<(), AwsError> {
-        let mut s = self.state.lock().unwrap();
-        s.calls.push(name.to_string());
-        match s.failing.get(name) {
-            Some(error) => Err(error.clone()),
-            None => Ok(()),
-        }
-    }
-
-    fn calls(&self) -> Vec<String> {
-        self.state.lock().unwrap().calls.clone()
-    }
-
-    fn count(&self, name: &str) -> usize {
-        self.calls().iter().filter(|c| *c == name).count()
-    }
-}
-
-impl Organizations for Arc<FakeOrg> {
-    async fn root_id(&self) -> Result<String, AwsError> {
-        self.call("ListRoots")?;
-        Ok("r-root".into())
-    }
-    async fn child_ous(&self, parent_id: &str) -> Result<Vec<OrgUnit>, AwsError> {
-        self.call("ListOrganizationalUnitsForParent")?;
-        Ok(self.state.lock().unwrap().ous.iter().filter(|(_, p)| p == parent_id).map(|(o, _)| o.clone()).collect())
-    }
-    async fn accounts_in(&self, parent_id: &str) -> Result<Vec<OrgAccount>, AwsError> {
-        self.call("ListAccountsForParent")?;
-        Ok(self.state.lock().unwrap().accounts.iter().filter(|(_, p)| p == parent_id).map(|(a, _)| a.clone()).collect())
-    }
-    async fn describe_account(&self, account_id: &str) -> Result<OrgAccount, AwsError> {
-        self.call("DescribeAccount")?;
-        let s = self.state.lock().unwrap();
-        s.accounts
-            .iter()
-            .find(|(a, _)| a.id == account_id)
-            .map(|(a, _)| a.clone())
-            .ok_or_else(|| aws(FailureKind::Client, "AccountNotFoundException", "no such account"))
-    }
-    async fn parent_of(&self, account_id: &str) -> Result<String, AwsError> {
-        self.call("ListParents")?;
-        let s = self.state.lock().unwrap();
-        Ok(s.accounts.iter().find(|(a, _)| a.id == account_id).map(|(_, p)| p.clone()).unwrap_or_default())
-    }
-    async fn tags_of(&self, resource_id: &str) -> Result<Tags, AwsError> {
-        self.call("ListTagsForResource")?;
-        Ok(self.state.lock().unwrap().tags.get(resource_id).cloned().unwrap_or_default())
-    }
-    async fn create_account(&self, name: &str, email: &str, tags: &Tags) -> Result<CreateRequest, AwsError> {
-        self.call("CreateAccount")?;
-        let mut s = self.state.lock().unwrap();
-        let id = format!("car-{}", s.requests.len() + 1);
-        let state = s.next_create.take().unwrap_or_else(|| Ok(CreateState::Succeeded(String::new())))?;
-        // Like AWS, one email belongs to one account.
-        let taken = s.accounts.iter().any(|(a, _)| a.email.eq_ignore_ascii_case(email));
-        let state = if taken { CreateState::Failed("EMAIL_ALREADY_EXISTS".into()) } else { state };
-        let state = match state {
-            CreateState::Succeeded(_) => {
-                let account_id = format!("{:012}", 100_000_000_000u64 + s.accounts.len() as u64);
-                let account = OrgAccount {
-                    id: account_id.clone(),
-                    arn: String::new(),
-                    name: name.into(),
-                    email: email.into(),
-                    state: "ACTIVE".into(),
-                };
-                s.accounts.push((account, "r-root".into()));
-                s.tags.insert(account_id.clone(), tags.clone());
-                CreateState::Succeeded(account_id)
-            }
-            other => other,
-        };
-        let request =
-            CreateRequest { id, account_name: name.into(), state, requested_at: Some(Timestamp::now().as_second()) };
-        s.requests.push(request.clone());
-        Ok(request)
-    }
-    async fn create_request(&self, request_id: &str) -> Result<CreateRequest, AwsError> {
-        self.call("DescribeCreateAccountStatus")?;
-        let s = self.state.lock().unwrap();
-        s.requests
-            .iter()
-            .find(|r| r.id == request_id)
-            .cloned()
-            .ok_or_else(|| aws(FailureKind::Client, "CreateAccountStatusNotFoundException", "none"))
-    }
-    async fn create_requests(&self) -> Result<Vec<CreateRequest>, AwsError> {
-        self.call("ListCreateAccountStatus")?;
-        Ok(self.state.lock().unwrap().requests.clone())
-    }
-    async fn move_account(&self, account_id: &str, _from: &str, to: &str) -> Result<(), AwsError> {
-        self.call("MoveAccount")?;
-        let mut s = self.state.lock().unwrap();
-        if let Some(entry) = s.accounts.iter_mut().find(|(a, _)| a.id == account_id) {
-            entry.1 = to.to_string();
-        }
-        Ok(())
-    }
-    async fn tag(&self, resource_id: &str, tags: &Tags) -> Result<(), AwsError> {
-        self.call("TagResource")?;
-        self.state.lock().unwrap().tags.entry(resource_id.into()).or_default().extend(tags.clone());
-        Ok(())
-    }
-    async fn untag(&self, resource_id: &str, keys: &[String]) -> Result<(), AwsError> {
-        self.call("UntagResource")?;
-        let mut s = self.state.lock().unwrap();
-        let tags = s.tags.entry(resource_id.into()).or_default();
-        keys.iter().for_each(|k| {
-            tags.remove(k);
-        });
-        Ok(())
-    }
-    async fn close_account(&self, account_id: &str) -> Result<(), AwsError> {
-        self.call("CloseAccount")?;
-        let mut s = self.state.lock().unwrap();
-        if let Some(entry) = s.accounts.iter_mut().find(|(a, _)| a.id == account_id) {
-            entry.0.state = "PENDING_CLOSURE".into();
-        }
-        Ok(())
-    }
-}
-
-/// Alternate contacts in memory.
-#[derive(Default)]
-struct FakeContacts {
-    contacts: Mutex<BTreeMap<(String, ContactType), ContactDetails>>,
-    puts: Mutex<usize>,
-}
-
-impl AlternateContacts for Arc<FakeContacts> {
-    async fn get(&self, account_id: &str, kind: ContactType) -> Result<Option<ContactDetails>, AwsError> {
-        Ok(self.contacts.lock().unwrap().get(&(account_id.to_string(), kind)).cloned())
-    }
-    async fn put(&self, account_id: &str, kind: ContactType, details: &ContactDetails) -> Result<(), AwsError> {
-        *self.puts.lock().unwrap() += 1;
-        self.contacts.lock().unwrap().insert((account_id.to_string(), kind), details.clone());
-        Ok(())
-    }
-}
 
 /// Records what the kind persisted mid-create.
 #[derive(Default)]
@@ -209,16 +20,16 @@ impl StatusSink<AwsAccountStatus> for Persisted {
 
 struct Fixture {
     org: Arc<FakeOrg>,
-    contacts: Arc<FakeContacts>,
-    kind: AccountKind<Arc<FakeOrg>, Arc<FakeContacts>>,
+    management: Arc<FakeAccountManagement>,
+    kind: AccountKind<Arc<FakeOrg>, Arc<FakeAccountManagement>>,
 }
 
 fn fixture_with_grace(grace: Duration) -> Fixture {
     let org = Arc::new(FakeOrg::new());
-    let contacts = Arc::new(FakeContacts::default());
+    let management = Arc::new(FakeAccountManagement::default());
     let cache = Arc::new(OrgCache::new(org.clone(), Duration::from_secs(300)));
     let settings = AccountSettings { details_max_age: Duration::from_secs(300), unconfirmed_create_grace: grace };
-    Fixture { kind: AccountKind::new(cache, contacts.clone(), settings), org, contacts }
+    Fixture { kind: AccountKind::new(cache, management.clone(), settings), org, management }
 }
 
 fn fixture() -> Fixture {
@@ -496,13 +307,14 @@ async fn update_calls_only_the_apis_the_differences_need() {
     let Observation::Present { diffs, linked, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else { panic!() };
     assert!(matches!(linked, Some(Linked::Adopted(_))));
     let paths: Vec<&str> = diffs.iter().map(|d| d.path.as_str()).collect();
-    assert_eq!(paths, ["tags.stray", "tags.team"]);
+    assert_eq!(paths, ["accountName", "tags.stray", "tags.team"]);
 
     f.kind.update(&obj, &mut status, &diffs).await.unwrap();
     assert_eq!(f.org.count("TagResource"), 1);
     assert_eq!(f.org.count("UntagResource"), 1);
     assert_eq!(f.org.count("MoveAccount"), 0, "the OU was right");
-    assert_eq!(*f.contacts.puts.lock().unwrap(), 0);
+    assert_eq!(*f.management.puts.lock().unwrap(), 1, "one PutAccountName, no contact");
+    assert_eq!(f.management.names.lock().unwrap().get("666677778888").map(String::as_str), Some("payroll-prod"));
     let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else { panic!() };
     assert!(diffs.is_empty(), "{diffs:?}");
 }

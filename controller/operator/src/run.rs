@@ -2,7 +2,7 @@
 //! the controllers, serves the HTTP endpoints and runs until SIGTERM or SIGINT.
 
 use crate::account::{AccountKind, AccountSettings};
-use crate::aws::contacts::SdkAlternateContacts;
+use crate::aws::account_management::SdkAccountManagement;
 use crate::aws::limits::RateLimiter;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
@@ -83,7 +83,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone()),
         args.resync,
     ));
-    let contacts = SdkAlternateContacts::new(aws_sdk_account::Client::new(&sdk), gate);
+    let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate);
     let account_kind = AccountKind::new(
         org,
         contacts,

@@ -2,8 +2,10 @@
 //! SDK implementation beside it, client-side rate limits and call metrics. Nothing here
 //! knows about Kubernetes.
 
-pub mod contacts;
+pub mod account_management;
 pub mod expiring;
+#[cfg(test)]
+pub mod fake;
 pub mod limits;
 pub mod org_cache;
 pub mod organizations;

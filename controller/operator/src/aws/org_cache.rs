@@ -77,6 +77,41 @@ impl Snapshot {
 struct State {
     snapshot: Snapshot,
     fetched_at: Option<Instant>,
+    /// What orgops wrote, with when: a refresh that began before a write may have read
+    /// the organization as it was, so the write is applied again on top of it.
+    writes: Vec<(Instant, LocalWrite)>,
+}
+
+/// A change orgops made itself, kept in the snapshot without re-reading AWS.
+enum LocalWrite {
+    Account(OrgAccount, String),
+    Parent(String, String),
+    State(String, String),
+    Name(String, String),
+}
+
+impl LocalWrite {
+    fn apply(&self, snapshot: &mut Snapshot) {
+        match self {
+            LocalWrite::Account(account, parent) => {
+                snapshot.parents.insert(account.id.clone(), parent.clone());
+                snapshot.accounts.insert(account.id.clone(), account.clone());
+            }
+            LocalWrite::Parent(account_id, parent) => {
+                snapshot.parents.insert(account_id.clone(), parent.clone());
+            }
+            LocalWrite::State(account_id, state) => {
+                if let Some(account) = snapshot.accounts.get_mut(account_id) {
+                    account.state = state.clone();
+                }
+            }
+            LocalWrite::Name(account_id, name) => {
+                if let Some(account) = snapshot.accounts.get_mut(account_id) {
+                    account.name = name.clone();
+                }
+            }
+        }
+    }
 }
 
 /// The shared, lazily refreshed snapshot of the organization.
@@ -94,7 +129,7 @@ impl<O: Organizations> OrgCache<O> {
         OrgCache {
             org,
             max_age,
-            state: Mutex::new(State { snapshot: Snapshot::default(), fetched_at: None }),
+            state: Mutex::new(State { snapshot: Snapshot::default(), fetched_at: None, writes: Vec::new() }),
             tags: Expiring::new(max_age),
             refreshing: tokio::sync::Mutex::new(()),
         }
@@ -133,10 +168,26 @@ impl<O: Organizations> OrgCache<O> {
         }
         let started = Instant::now();
         let snapshot = self.read_organization().await?;
+        self.install(snapshot, started);
+        Ok(())
+    }
+
+    /// Replaces the snapshot with one whose reading began at `started`, keeping the
+    /// writes made since.
+    fn install(&self, mut snapshot: Snapshot, started: Instant) {
         let mut state = self.state.lock().unwrap();
+        state.writes.retain(|(at, _)| *at >= started);
+        for (_, write) in &state.writes {
+            write.apply(&mut snapshot);
+        }
         state.snapshot = snapshot;
         state.fetched_at = Some(started);
-        Ok(())
+    }
+
+    fn record(&self, write: LocalWrite) {
+        let mut state = self.state.lock().unwrap();
+        write.apply(&mut state.snapshot);
+        state.writes.push((Instant::now(), write));
     }
 
     async fn read_organization(&self) -> Result<Snapshot, AwsError> {
@@ -166,9 +217,7 @@ impl<O: Organizations> OrgCache<O> {
     pub async fn load_account(&self, account_id: &str) -> Result<OrgAccount, AwsError> {
         let account = self.org.describe_account(account_id).await?;
         let parent = self.org.parent_of(account_id).await?;
-        let mut state = self.state.lock().unwrap();
-        state.snapshot.parents.insert(account.id.clone(), parent);
-        state.snapshot.accounts.insert(account.id.clone(), account.clone());
+        self.record(LocalWrite::Account(account.clone(), parent));
         Ok(account)
     }
 
@@ -189,14 +238,17 @@ impl<O: Organizations> OrgCache<O> {
 
     /// Records a move orgops just made.
     pub fn record_parent(&self, account_id: &str, parent_id: &str) {
-        self.state.lock().unwrap().snapshot.parents.insert(account_id.to_string(), parent_id.to_string());
+        self.record(LocalWrite::Parent(account_id.to_string(), parent_id.to_string()));
+    }
+
+    /// Records an account's new name.
+    pub fn record_name(&self, account_id: &str, name: &str) {
+        self.record(LocalWrite::Name(account_id.to_string(), name.to_string()));
     }
 
     /// Records an account's new state.
     pub fn record_state(&self, account_id: &str, state: &str) {
-        if let Some(account) = self.state.lock().unwrap().snapshot.accounts.get_mut(account_id) {
-            account.state = state.to_string();
-        }
+        self.record(LocalWrite::State(account_id.to_string(), state.to_string()));
     }
 }
 
@@ -241,5 +293,32 @@ mod tests {
         assert_eq!(s.ou_path("ou-root-payr0000").as_deref(), Some("Workloads/Payroll"));
         assert_eq!(s.ou_path("r-root").as_deref(), Some("Root"));
         assert_eq!(s.ou_path("ou-unknown"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_move_made_while_a_refresh_reads_survives_the_refresh() {
+        let org = std::sync::Arc::new(crate::aws::fake::FakeOrg::new());
+        org.add_account("111122223333", "a@example.com", "r-root");
+        let cache = OrgCache::new(org.clone(), Duration::from_secs(300));
+        cache.ensure_fresh().await.unwrap();
+
+        // A refresh reads the account still in the root; the move lands before it ends.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let started = Instant::now();
+        let read_before_the_move = cache.read_organization().await.unwrap();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        cache.record_parent("111122223333", "ou-root-payr0000");
+        cache.install(read_before_the_move, started);
+        assert_eq!(
+            cache.read(|s| s.parent_of("111122223333").map(str::to_string)).as_deref(),
+            Some("ou-root-payr0000")
+        );
+
+        // A refresh that began after the write reads AWS as it is and drops the record.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let started = Instant::now();
+        let read_after = cache.read_organization().await.unwrap();
+        cache.install(read_after, started);
+        assert_eq!(cache.read(|s| s.parent_of("111122223333").map(str::to_string)).as_deref(), Some("r-root"));
     }
 }

@@ -1,5 +1,5 @@
-//! The AWS Account Management API's alternate contacts: the calls orgops makes, and
-//! their SDK implementation.
+//! The AWS Account Management API (alternate contacts, account name): the calls orgops
+//! makes on member accounts, and their SDK implementation.
 
 use super::{AwsError, CallGate};
 use aws_sdk_account::Client;
@@ -42,39 +42,41 @@ pub struct ContactDetails {
     pub phone: String,
 }
 
-/// The alternate-contact calls orgops makes, on member accounts of the organization.
-pub trait AlternateContacts: Send + Sync + 'static {
+/// The Account Management calls orgops makes, on member accounts of the organization.
+pub trait AccountManagement: Send + Sync + 'static {
     /// GetAlternateContact; `None` when the account has no contact of that type.
-    fn get(
+    fn get_contact(
         &self,
         account_id: &str,
         kind: ContactType,
     ) -> impl Future<Output = Result<Option<ContactDetails>, AwsError>> + Send;
     /// PutAlternateContact.
-    fn put(
+    fn put_contact(
         &self,
         account_id: &str,
         kind: ContactType,
         details: &ContactDetails,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// PutAccountName.
+    fn put_account_name(&self, account_id: &str, name: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
 }
 
-/// [`AlternateContacts`] on the AWS SDK.
+/// [`AccountManagement`] on the AWS SDK.
 #[derive(Clone)]
-pub struct SdkAlternateContacts {
+pub struct SdkAccountManagement {
     client: Client,
     gate: CallGate,
 }
 
-impl SdkAlternateContacts {
+impl SdkAccountManagement {
     /// Wraps an SDK client; every call goes through `gate`.
     pub fn new(client: Client, gate: CallGate) -> Self {
-        SdkAlternateContacts { client, gate }
+        SdkAccountManagement { client, gate }
     }
 }
 
-impl AlternateContacts for SdkAlternateContacts {
-    async fn get(&self, account_id: &str, kind: ContactType) -> Result<Option<ContactDetails>, AwsError> {
+impl AccountManagement for SdkAccountManagement {
+    async fn get_contact(&self, account_id: &str, kind: ContactType) -> Result<Option<ContactDetails>, AwsError> {
         self.gate
             .call("account", "GetAlternateContact", async {
                 match self
@@ -100,7 +102,7 @@ impl AlternateContacts for SdkAlternateContacts {
             .await
     }
 
-    async fn put(&self, account_id: &str, kind: ContactType, details: &ContactDetails) -> Result<(), AwsError> {
+    async fn put_contact(&self, account_id: &str, kind: ContactType, details: &ContactDetails) -> Result<(), AwsError> {
         self.gate
             .call("account", "PutAlternateContact", async {
                 self.client
@@ -115,6 +117,21 @@ impl AlternateContacts for SdkAlternateContacts {
                     .await
                     .map(|_| ())
                     .map_err(|e| AwsError::from_sdk("account:PutAlternateContact", e))
+            })
+            .await
+    }
+
+    async fn put_account_name(&self, account_id: &str, name: &str) -> Result<(), AwsError> {
+        self.gate
+            .call("account", "PutAccountName", async {
+                self.client
+                    .put_account_name()
+                    .account_id(account_id)
+                    .account_name(name)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| AwsError::from_sdk("account:PutAccountName", e))
             })
             .await
     }
