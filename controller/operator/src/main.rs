@@ -11,6 +11,7 @@ mod aws;
 mod crdgen;
 mod http;
 mod kube_side;
+mod leader;
 mod metrics;
 mod policy;
 mod reconcile;

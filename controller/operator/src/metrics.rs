@@ -10,6 +10,8 @@ pub struct Metrics {
     registry: Registry,
     /// 1 while this replica is ready to reconcile (CRDs found, controllers started).
     pub ready: IntGauge,
+    /// 1 while this replica holds the leader lease and reconciles.
+    pub leader: IntGauge,
     /// Reconciles by kind and result.
     pub reconciles: IntCounterVec,
     /// Reconcile duration by kind.
@@ -48,6 +50,8 @@ impl Metrics {
         build_info.set(1);
         let metrics = Metrics {
             ready: IntGauge::new("orgops_ready", "1 while the operator is ready to reconcile").expect("valid metric"),
+            leader: IntGauge::new("orgops_leader", "1 while this replica holds the leader lease and reconciles")
+                .expect("valid metric"),
             reconciles: counter("orgops_reconciles_total", "Reconciles by kind and result", &["kind", "result"]),
             reconcile_duration: HistogramVec::new(
                 HistogramOpts::new("orgops_reconcile_duration_seconds", "Reconcile duration by kind")
@@ -82,6 +86,7 @@ impl Metrics {
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(build_info),
             Box::new(metrics.ready.clone()),
+            Box::new(metrics.leader.clone()),
             Box::new(metrics.reconciles.clone()),
             Box::new(metrics.reconcile_duration.clone()),
             Box::new(metrics.resources.clone()),

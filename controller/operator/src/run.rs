@@ -8,6 +8,7 @@ use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
 use crate::aws::{CallGate, load_sdk_config};
 use crate::kube_side::ApiServer;
+use crate::leader::{Elector, LeaseSettings, identity};
 use crate::policy::PolicyStore;
 use crate::reconcile::{Driver, DriverConfig, KubeSide, ManagedKind};
 use crate::{http, metrics::Metrics};
@@ -44,6 +45,17 @@ pub struct RunArgs {
     /// Objects of one kind reconciled at once.
     #[arg(long, env = "ORGOPS_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// Elect a leader through a Lease, so that of several replicas only one reconciles.
+    #[arg(long, env = "ORGOPS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Namespace of the leader Lease (default: POD_NAMESPACE, else --namespace, else
+    /// `default`).
+    #[arg(long, env = "ORGOPS_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// How long the leader Lease is valid without renewal: a standby takes over this long
+    /// after the leader stopped.
+    #[arg(long, env = "ORGOPS_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
     /// How long a CreateAccount whose answer was lost waits to show up in AWS before
     /// orgops concludes it never reached AWS.
     #[arg(long, env = "ORGOPS_UNCONFIRMED_CREATE_GRACE", default_value = "5m", value_parser = parse_duration)]
@@ -102,21 +114,63 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let server = tokio::spawn(http::serve(args.http_addr, metrics.clone(), stopped(stop_rx.clone())));
+    metrics.ready.set(1);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+
+    let mut elector = args.leader_election.then(|| Elector::new(client.clone(), lease_settings(&args)));
+    if let Some(elector) = elector.as_mut() {
+        tracing::info!("waiting for the leader lease");
+        tokio::select! {
+            () = elector.acquire() => {}
+            () = &mut shutdown => {
+                let _ = stop_tx.send(true);
+                server.await.context("HTTP server task")?.context("HTTP server")?;
+                return Ok(());
+            }
+        }
+    }
+    metrics.leader.set(1);
     let account_api = match &args.namespace {
         Some(namespace) => Api::<AwsAccount>::namespaced(client.clone(), namespace),
         None => Api::<AwsAccount>::all(client.clone()),
     };
     let controller = tokio::spawn(run_controller(account_api, accounts, args.concurrency, stopped(stop_rx.clone())));
 
-    metrics.ready.set(1);
     tracing::info!(resync_s = args.resync.as_secs(), "orgops is running");
-    shutdown_signal().await;
+    let lost = async {
+        match elector.as_mut() {
+            Some(elector) => elector.hold().await,
+            None => std::future::pending().await,
+        }
+    };
+    let lost_leadership = tokio::select! {
+        () = &mut shutdown => false,
+        () = lost => true,
+    };
     tracing::info!("shutting down");
     metrics.ready.set(0);
+    metrics.leader.set(0);
     let _ = stop_tx.send(true);
     controller.await.context("controller task")?;
+    if let Some(elector) = elector.as_mut().filter(|_| !lost_leadership) {
+        elector.release().await;
+    }
     server.await.context("HTTP server task")?.context("HTTP server")?;
+    if lost_leadership {
+        bail!("lost the leader lease; exiting so that a restart rejoins the election");
+    }
     Ok(())
+}
+
+fn lease_settings(args: &RunArgs) -> LeaseSettings {
+    let namespace = args
+        .lease_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .or_else(|| args.namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    LeaseSettings { namespace, name: "orgops".into(), identity: identity(), duration: args.lease_duration }
 }
 
 /// Client-side limits per AWS operation, at or under the AWS quotas.
@@ -139,6 +193,7 @@ fn aws_rate_limits() -> HashMap<&'static str, RateLimiter> {
         ("organizations:CloseAccount", RateLimiter::per_second(1.0, 1)),
         ("account:GetAlternateContact", read()),
         ("account:PutAlternateContact", write()),
+        ("account:PutAccountName", write()),
     ])
 }
 

@@ -3,6 +3,7 @@
 //! variables `make e2e` exports; without them every test fails with that instruction.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod aws;
 pub mod operator;
 pub mod proxy;

@@ -27,6 +27,8 @@ pub struct OperatorOptions<'a> {
     pub resync: &'a str,
     /// An AWS endpoint to use instead of the environment's (a fault-injecting proxy).
     pub aws_endpoint: Option<String>,
+    /// Tells apart the logs of several replicas in one namespace.
+    pub replica: &'a str,
 }
 
 impl<'a> OperatorOptions<'a> {
@@ -38,9 +40,14 @@ impl<'a> OperatorOptions<'a> {
             policy: format!("namespaces:\n  {namespace}:\n    organizationalUnits: [{}]\n", ous.join(", ")),
             resync: "3s",
             aws_endpoint: None,
+            replica: "",
         }
     }
 }
+
+/// The leader lease duration of test operators: a replacement leads this long after its
+/// predecessor was killed.
+pub const LEASE_DURATION: &str = "6s";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -53,7 +60,7 @@ impl Operator {
         std::fs::create_dir_all(&dir).unwrap();
         let policy = dir.join(format!("{}-policy.yaml", options.namespace));
         std::fs::write(&policy, &options.policy).unwrap();
-        let log = dir.join(format!("{}-operator.log", options.namespace));
+        let log = dir.join(format!("{}-operator{}.log", options.namespace, options.replica));
         let port = free_port();
         let mut operator = Operator {
             child: spawn(options.namespace, &policy, &log, options.resync, options.aws_endpoint.as_deref(), port),
@@ -124,6 +131,11 @@ impl Operator {
         calls
     }
 
+    /// Whether this replica holds the leader lease.
+    pub fn is_leader(&self) -> bool {
+        self.metrics().get("orgops_leader") == Some(&1.0)
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -144,6 +156,8 @@ fn spawn(namespace: &str, policy: &PathBuf, log: &PathBuf, resync: &str, endpoin
     let mut command = Command::new(binary);
     command
         .args(["run", "--namespace", namespace, "--resync", resync, "--http-addr", &format!("127.0.0.1:{port}")])
+        // The lease lives in the test's namespace; a short one lets a restart lead soon.
+        .args(["--lease-duration", LEASE_DURATION])
         .arg("--policy-file")
         .arg(policy)
         .env("RUST_LOG", "info,orgops=debug")

@@ -1,56 +1,16 @@
 //! AwsAccount end to end: the real API server, the operator as a process, moto as AWS.
 
-use kube::api::{DeleteParams, DynamicObject};
+use kube::api::DeleteParams;
+use orgops_e2e::accounts::{PAYROLL, account, email, setup, status_str, until_condition};
 use orgops_e2e::aws::{self, organizations};
 use orgops_e2e::operator::{Operator, OperatorOptions};
-use orgops_e2e::{apply, client, condition, dynamic_api, ensure_namespace, events_of, eventually};
+use orgops_e2e::{apply, condition, events_of, eventually};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-const PAYROLL: &str = "Workloads/Payroll";
 const BILLING: &str = "Workloads/Billing";
-
-fn account(namespace: &str, name: &str, spec: Value) -> Value {
-    let mut object = json!({
-        "apiVersion": "orgops.dev/v1alpha1", "kind": "AwsAccount",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"accountName": name, "email": format!("{name}@{namespace}.example.com"), "organizationalUnit": PAYROLL}
-    });
-    orgops_e2e::merge(&mut object, &json!({ "spec": spec }));
-    object
-}
-
-fn email(namespace: &str, name: &str) -> String {
-    format!("{name}@{namespace}.example.com")
-}
-
-async fn setup(namespace: &str) -> kube::Api<DynamicObject> {
-    let client = client().await;
-    ensure_namespace(&client, namespace).await;
-    dynamic_api(&client, namespace, "AwsAccount")
-}
-
-/// Waits until the object's condition has this status and reason; returns the object.
-async fn until_condition(
-    api: &kube::Api<DynamicObject>,
-    name: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-) -> DynamicObject {
-    eventually(60, &format!("{name}: {type_}={status} ({reason})"), || async {
-        let object = api.get(name).await.ok()?;
-        let (s, r, _) = condition(&object, type_)?;
-        (s == status && r == reason).then_some(object)
-    })
-    .await
-}
-
-fn status_str(object: &DynamicObject, field: &str) -> String {
-    object.data["status"][field].as_str().unwrap_or_default().to_string()
-}
 
 const WRITES: [&str; 6] =
     ["CreateAccount", "MoveAccount", "TagResource", "UntagResource", "PutAlternateContact", "CloseAccount"];
@@ -333,4 +293,7 @@ async fn fifty_accounts_created_concurrently_are_all_ready_each_once() {
         calls.iter().map(|(op, n)| format!("{op}={:.2}", n / 50.0)).collect::<Vec<_>>().join(" ")
     );
     eprintln!("calls in one idle resync of 50 accounts: {}", per_resync.join(" "));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", operator.pid())).unwrap_or_default();
+    let rss = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: unknown");
+    eprintln!("operator resident set after 50 accounts: {}", rss.trim_start_matches("VmRSS:").trim());
 }

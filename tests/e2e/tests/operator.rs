@@ -1,45 +1,43 @@
-//! `orgops run` as a process: it connects, finds the CRDs, serves its endpoints and stops
-//! cleanly on SIGTERM.
+//! `orgops run` as a process: it connects, finds the CRDs, takes the leader lease, serves
+//! its endpoints, and on SIGTERM stops cleanly and gives the lease up.
 
-use orgops_e2e::{client, repo_root};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use orgops_e2e::operator::http_get;
+use orgops_e2e::{client, ensure_namespace, repo_root};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn get(url: &str) -> Option<(u16, String)> {
-    let out = Command::new("curl").args(["-s", "-o", "-", "-w", "\n%{http_code}", url]).output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?;
-    let (body, code) = text.rsplit_once('\n')?;
-    Some((code.parse().ok()?, body.to_string()))
-}
-
 #[tokio::test]
 async fn run_serves_endpoints_and_stops_on_sigterm() {
-    let _ = client().await; // installs the CRDs
+    let ns = "run";
+    let client = client().await; // installs the CRDs
+    ensure_namespace(&client, ns).await;
     let binary = repo_root().join("target/debug/orgops");
     assert!(binary.exists(), "build the operator first (`make build`)");
-    let port = free_port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_path = repo_root().join("target/e2e/run-operator.log");
+    std::fs::create_dir_all(log_path.parent().unwrap()).unwrap();
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(&binary)
-        .args(["run", "--http-addr", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .args(["run", "--namespace", ns, "--http-addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
         .spawn()
         .expect("starting orgops run");
 
-    let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while get(&format!("{base}/readyz")).map(|(code, _)| code) != Some(200) {
-        assert!(Instant::now() < deadline, "orgops never became ready");
-        assert!(child.try_wait().unwrap().is_none(), "orgops exited early: {:?}", child.wait_with_output());
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    while !http_get(port, "/metrics").is_some_and(|(code, metrics)| code == 200 && metrics.contains("orgops_leader 1"))
+    {
+        assert!(child.try_wait().unwrap().is_none(), "orgops exited early: {}", read(&log_path));
+        assert!(Instant::now() < deadline, "orgops did not lead within 30 s: {}", read(&log_path));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(get(&format!("{base}/healthz")), Some((200, "ok".to_string())));
-    let (code, metrics) = get(&format!("{base}/metrics")).unwrap();
-    assert_eq!(code, 200);
-    assert!(metrics.contains("orgops_ready 1"), "{metrics}");
+    assert_eq!(http_get(port, "/healthz"), Some((200, "ok".to_string())));
+    assert_eq!(http_get(port, "/readyz").map(|(code, _)| code), Some(200));
+    let leases: Api<Lease> = Api::namespaced(client, ns);
+    let holder = |lease: Lease| lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+    assert!(!holder(leases.get("orgops").await.unwrap()).is_empty(), "the lease names its holder");
 
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
@@ -48,13 +46,17 @@ async fn run_serves_endpoints_and_stops_on_sigterm() {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(Instant::now() < deadline, "orgops did not stop within 10 s of SIGTERM");
+        assert!(Instant::now() < deadline, "orgops did not stop within 10 s of SIGTERM: {}", read(&log_path));
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(exit.success(), "orgops exited with {exit}");
-    let output = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(exit.success(), "orgops exited with {exit}: {}", read(&log_path));
+    assert_eq!(holder(leases.get("orgops").await.unwrap()), "", "the lease is given up on shutdown");
+    let log = read(&log_path);
     let lines: Vec<serde_json::Value> =
         log.lines().map(|line| serde_json::from_str(line).expect("every log line is JSON")).collect();
-    assert!(lines.iter().any(|line| line["level"] == "INFO"), "no INFO line in {log}");
+    assert!(lines.iter().any(|line| line["message"] == "shutting down"), "{log}");
+}
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
