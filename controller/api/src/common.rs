@@ -137,6 +137,8 @@ pub trait ManagedStatus {
     /// Sets the generation the status describes.
     fn set_observed_generation(&mut self, generation: Option<i64>);
     /// The last drift found.
+    fn last_drift(&self) -> Option<&DriftRecord>;
+    /// Mutable access to the last drift found.
     fn last_drift_mut(&mut self) -> &mut Option<DriftRecord>;
 }
 
@@ -165,6 +167,9 @@ macro_rules! managed_kind {
             }
             fn set_observed_generation(&mut self, generation: Option<i64>) {
                 self.observed_generation = generation;
+            }
+            fn last_drift(&self) -> Option<&$crate::common::DriftRecord> {
+                self.last_drift.as_ref()
             }
             fn last_drift_mut(&mut self) -> &mut Option<$crate::common::DriftRecord> {
                 &mut self.last_drift

@@ -134,28 +134,27 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
             CreateState::Failed(reason) => {
                 self.creating.lock().unwrap().remove(&uid);
                 status.pending_creation = None;
-                let account_id = self.failed_creation(obj, &reason).await?;
-                let link = Linked::Adopted(format!(
-                    "adopted account {account_id}: CreateAccount answered EMAIL_ALREADY_EXISTS for {}",
-                    obj.spec.email
-                ));
-                Ok(Some((account_id, link)))
+                self.failed_creation(obj, &reason).await.map(Some)
             }
         }
     }
 
     /// A FAILED CreateAccount: adopt on EMAIL_ALREADY_EXISTS when the account is in this
     /// organization; retry limits and concurrency; anything else needs the spec to change.
-    async fn failed_creation(&self, obj: &AwsAccount, reason: &str) -> Result<String, Error> {
+    async fn failed_creation(&self, obj: &AwsAccount, reason: &str) -> Result<(String, Linked), Error> {
         match reason {
             "EMAIL_ALREADY_EXISTS" => {
                 self.org.ensure_current().await.map_err(aws_error)?;
-                self.org.read(|s| s.account_by_email(&obj.spec.email).map(|a| a.id.clone())).ok_or_else(|| {
+                let email = &obj.spec.email;
+                let id = self.org.read(|s| s.account_by_email(email).map(|a| a.id.clone())).ok_or_else(|| {
                     Error::terminal(format!(
-                        "CreateAccount failed: EMAIL_ALREADY_EXISTS: spec.email {} belongs to an AWS account outside this organization",
-                        obj.spec.email
+                        "CreateAccount failed: EMAIL_ALREADY_EXISTS: spec.email {email} belongs to an AWS account outside this organization"
                     ))
-                })
+                })?;
+                let link = Linked::Adopted(format!(
+                    "adopted account {id}: CreateAccount answered EMAIL_ALREADY_EXISTS for {email}"
+                ));
+                Ok((id, link))
             }
             "ACCOUNT_LIMIT_EXCEEDED"
             | "CONCURRENT_ACCOUNT_MODIFICATION"

@@ -61,6 +61,25 @@ fn payroll_grants() -> Grants {
     PolicyStore::fixed(policy).grants("payroll")
 }
 
+/// How an observation linked the object to an AWS account.
+fn link(result: Result<Observation, Error>) -> Linked {
+    match result {
+        Ok(Observation::Present { linked: Some(link), .. }) => link,
+        other => panic!("expected a newly linked account, got {other:?}"),
+    }
+}
+
+/// An object whose CreateAccount was sent and whose request AWS will report FAILED with
+/// `reason`.
+async fn create_failing_with(reason: &str) -> (Fixture, AwsAccount, AwsAccountStatus) {
+    let f = fixture();
+    f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::Failed(reason.into())));
+    let obj = account(serde_json::json!({}));
+    let mut status = AwsAccountStatus::default();
+    f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+    (f, obj, status)
+}
+
 fn waiting(result: Result<Observation, Error>) -> String {
     match result {
         Err(e) if e.class == crate::reconcile::error::ErrorClass::Waiting => e.message,
@@ -103,29 +122,17 @@ async fn creation_in_progress_waits_then_links_the_new_account() {
 
 #[tokio::test]
 async fn email_already_exists_adopts_an_account_of_this_organization() {
-    let f = fixture();
-    f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::Failed("EMAIL_ALREADY_EXISTS".into())));
-    let obj = account(serde_json::json!({}));
-    let mut status = AwsAccountStatus::default();
-    f.kind.observe(&obj, &mut status).await.unwrap();
-    f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+    let (f, obj, mut status) = create_failing_with("EMAIL_ALREADY_EXISTS").await;
     // The account shows up in the organization only now (moved in by someone else).
     f.org.add_account("333344445555", "PROD@example.com", "ou-root-payr0000");
-    match f.kind.observe(&obj, &mut status).await.unwrap() {
-        Observation::Present { linked: Some(Linked::Adopted(_)), .. } => {}
-        other => panic!("{other:?}"),
-    }
+    assert!(matches!(link(f.kind.observe(&obj, &mut status).await), Linked::Adopted(_)));
     assert_eq!(status.account_id.as_deref(), Some("333344445555"));
     assert_eq!(f.org.count("CreateAccount"), 1);
 }
 
 #[tokio::test]
 async fn email_already_exists_outside_the_organization_is_terminal() {
-    let f = fixture();
-    f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::Failed("EMAIL_ALREADY_EXISTS".into())));
-    let obj = account(serde_json::json!({}));
-    let mut status = AwsAccountStatus::default();
-    f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+    let (f, obj, mut status) = create_failing_with("EMAIL_ALREADY_EXISTS").await;
     let error = f.kind.observe(&obj, &mut status).await.unwrap_err();
     assert_eq!(error.class, crate::reconcile::error::ErrorClass::Terminal);
     assert!(
@@ -139,11 +146,7 @@ async fn email_already_exists_outside_the_organization_is_terminal() {
 #[tokio::test]
 async fn limits_and_concurrency_failures_are_retried() {
     for reason in ["ACCOUNT_LIMIT_EXCEEDED", "CONCURRENT_ACCOUNT_MODIFICATION"] {
-        let f = fixture();
-        f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::Failed(reason.into())));
-        let obj = account(serde_json::json!({}));
-        let mut status = AwsAccountStatus::default();
-        f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+        let (f, obj, mut status) = create_failing_with(reason).await;
         let error = f.kind.observe(&obj, &mut status).await.unwrap_err();
         assert_eq!(error.class, crate::reconcile::error::ErrorClass::Retryable, "{reason}");
         assert!(status.pending_creation.is_none(), "{reason}: the failed request is settled");
@@ -161,10 +164,7 @@ async fn a_lost_answer_is_settled_by_email_without_a_second_create() {
         pending_creation: Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None }),
         ..Default::default()
     };
-    match f.kind.observe(&obj, &mut status).await.unwrap() {
-        Observation::Present { linked: Some(Linked::Created(_)), .. } => {}
-        other => panic!("{other:?}"),
-    }
+    assert!(matches!(link(f.kind.observe(&obj, &mut status).await), Linked::Created(_)));
     assert_eq!(status.account_id.as_deref(), Some("444455556666"));
     assert_eq!(f.org.count("CreateAccount"), 0);
 }
@@ -253,10 +253,8 @@ async fn an_account_that_appeared_meanwhile_is_adopted_not_duplicated() {
     // Newer than the snapshot: AWS refuses the duplicate email, and orgops adopts it.
     f.org.add_account("555566667777", "prod@example.com", "ou-root-payr0000");
     f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
-    match f.kind.observe(&obj, &mut status).await.unwrap() {
-        Observation::Present { linked: Some(Linked::Adopted(message)), .. } => {
-            assert!(message.contains("EMAIL_ALREADY_EXISTS"), "{message}")
-        }
+    match link(f.kind.observe(&obj, &mut status).await) {
+        Linked::Adopted(message) => assert!(message.contains("EMAIL_ALREADY_EXISTS"), "{message}"),
         other => panic!("{other:?}"),
     }
     assert_eq!(status.account_id.as_deref(), Some("555566667777"));

@@ -61,6 +61,7 @@ impl Operator {
         let policy = dir.join(format!("{}-policy.yaml", options.namespace));
         std::fs::write(&policy, &options.policy).unwrap();
         let log = dir.join(format!("{}-operator{}.log", options.namespace, options.replica));
+        std::fs::write(&log, "").unwrap(); // a restart appends; a new start begins afresh
         let port = free_port();
         let mut operator = Operator {
             child: spawn(options.namespace, &policy, &log, options.resync, options.aws_endpoint.as_deref(), port),
@@ -81,6 +82,25 @@ impl Operator {
         self.port = free_port();
         self.child = spawn(&self.namespace, &self.policy, &self.log, resync, self.endpoint.as_deref(), self.port);
         self.wait_ready().await;
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod; waits up to 10 s for the exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(Instant::now() < deadline, "orgops did not stop within 10 s of SIGTERM: {}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// GET on one of the operator's endpoints: the status code and body.
+    pub fn http(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.port, path)
     }
 
     /// SIGKILL, as a crash would.
@@ -110,7 +130,7 @@ impl Operator {
 
     /// The operator's metrics, as `name{labels}` → value.
     pub fn metrics(&self) -> BTreeMap<String, f64> {
-        let (_, text) = http_get(self.port, "/metrics").expect("metrics endpoint");
+        let (_, text) = self.http("/metrics").expect("metrics endpoint");
         text.lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| l.rsplit_once(' '))
@@ -170,7 +190,7 @@ fn spawn(namespace: &str, policy: &PathBuf, log: &PathBuf, resync: &str, endpoin
 }
 
 /// GET on localhost, with curl: the status code and body.
-pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let out = Command::new("curl")
         .args(["-s", "-o", "-", "-w", "\n%{http_code}", &format!("http://127.0.0.1:{port}{path}")])
         .output()

@@ -103,36 +103,23 @@ impl AccountManagement for SdkAccountManagement {
     }
 
     async fn put_contact(&self, account_id: &str, kind: ContactType, details: &ContactDetails) -> Result<(), AwsError> {
-        self.gate
-            .call("account", "PutAlternateContact", async {
-                self.client
-                    .put_alternate_contact()
-                    .account_id(account_id)
-                    .alternate_contact_type(kind.sdk())
-                    .name(&details.name)
-                    .title(&details.title)
-                    .email_address(&details.email)
-                    .phone_number(&details.phone)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("account:PutAlternateContact", e))
-            })
-            .await
+        let request = self
+            .client
+            .put_alternate_contact()
+            .account_id(account_id)
+            .alternate_contact_type(kind.sdk())
+            .name(&details.name)
+            .title(&details.title)
+            .email_address(&details.email)
+            .phone_number(&details.phone)
+            .send();
+        self.gate.send("account", "PutAlternateContact", request).await?;
+        Ok(())
     }
 
     async fn put_account_name(&self, account_id: &str, name: &str) -> Result<(), AwsError> {
-        self.gate
-            .call("account", "PutAccountName", async {
-                self.client
-                    .put_account_name()
-                    .account_id(account_id)
-                    .account_name(name)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("account:PutAccountName", e))
-            })
-            .await
+        let request = self.client.put_account_name().account_id(account_id).account_name(name).send();
+        self.gate.send("account", "PutAccountName", request).await?;
+        Ok(())
     }
 }

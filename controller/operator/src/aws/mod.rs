@@ -137,23 +137,42 @@ impl CallGate {
         result
     }
 
-    /// Runs a paginated call to the end: `fetch` gets the previous page's token and
-    /// returns a page of items and the next token. Each page is one gated call.
-    pub async fn paginate<T, F, Fut>(
+    /// Sends one SDK request through [`CallGate::call`], naming the operation in its error.
+    pub async fn send<T, E>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    ) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.call(service, operation, async {
+            request.await.map_err(|e| AwsError::from_sdk(&format!("{service}:{operation}"), e))
+        })
+        .await
+    }
+
+    /// Runs a paginated SDK request to the end: `fetch` sends it with the previous page's
+    /// token, `page` splits an answer into its items and the next token. Each page is one
+    /// gated call.
+    pub async fn paginate<T, O, E, F, Fut>(
         &self,
         service: &'static str,
         operation: &'static str,
         mut fetch: F,
+        page: impl Fn(O) -> (Vec<T>, Option<String>),
     ) -> Result<Vec<T>, AwsError>
     where
         F: FnMut(Option<String>) -> Fut,
-        Fut: Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+        Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let mut items = Vec::new();
         let mut token = None;
         loop {
-            let (page, next) = self.call(service, operation, fetch(token.take())).await?;
-            items.extend(page);
+            let (found, next) = page(self.send(service, operation, fetch(token.take())).await?);
+            items.extend(found);
             match next {
                 Some(next) if !next.is_empty() => token = Some(next),
                 _ => return Ok(items),

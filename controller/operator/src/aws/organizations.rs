@@ -154,235 +154,135 @@ fn sdk_tags(tags: &Tags) -> Result<Vec<Tag>, AwsError> {
 
 impl Organizations for SdkOrganizations {
     async fn root_id(&self) -> Result<String, AwsError> {
-        self.gate
-            .call(SERVICE, "ListRoots", async {
-                let out = self
-                    .client
-                    .list_roots()
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:ListRoots", e))?;
-                Ok(out.roots().first().and_then(|r| r.id()).unwrap_or_default().to_string())
-            })
-            .await
+        let out = self.gate.send(SERVICE, "ListRoots", self.client.list_roots().send()).await?;
+        Ok(out.roots().first().and_then(|r| r.id()).unwrap_or_default().to_string())
     }
 
     async fn child_ous(&self, parent_id: &str) -> Result<Vec<OrgUnit>, AwsError> {
         self.gate
-            .paginate(SERVICE, "ListOrganizationalUnitsForParent", |token| async move {
-                let out = self
-                    .client
-                    .list_organizational_units_for_parent()
-                    .parent_id(parent_id)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:ListOrganizationalUnitsForParent", e))?;
-                Ok((
-                    out.organizational_units()
+            .paginate(
+                SERVICE,
+                "ListOrganizationalUnitsForParent",
+                |token| {
+                    self.client.list_organizational_units_for_parent().parent_id(parent_id).set_next_token(token).send()
+                },
+                |out| {
+                    let units = out
+                        .organizational_units()
                         .iter()
                         .map(|ou| OrgUnit {
                             id: ou.id().unwrap_or_default().to_string(),
                             name: ou.name().unwrap_or_default().to_string(),
                         })
-                        .collect(),
-                    out.next_token().map(str::to_string),
-                ))
-            })
+                        .collect();
+                    (units, out.next_token().map(str::to_string))
+                },
+            )
             .await
     }
 
     async fn accounts_in(&self, parent_id: &str) -> Result<Vec<OrgAccount>, AwsError> {
         self.gate
-            .paginate(SERVICE, "ListAccountsForParent", |token| async move {
-                let out = self
-                    .client
-                    .list_accounts_for_parent()
-                    .parent_id(parent_id)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:ListAccountsForParent", e))?;
-                Ok((out.accounts().iter().map(account).collect(), out.next_token().map(str::to_string)))
-            })
+            .paginate(
+                SERVICE,
+                "ListAccountsForParent",
+                |token| self.client.list_accounts_for_parent().parent_id(parent_id).set_next_token(token).send(),
+                |out| (out.accounts().iter().map(account).collect(), out.next_token().map(str::to_string)),
+            )
             .await
     }
 
     async fn describe_account(&self, account_id: &str) -> Result<OrgAccount, AwsError> {
-        self.gate
-            .call(SERVICE, "DescribeAccount", async {
-                let out = self
-                    .client
-                    .describe_account()
-                    .account_id(account_id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:DescribeAccount", e))?;
-                out.account().map(account).ok_or_else(|| AwsError {
-                    operation: "organizations:DescribeAccount".into(),
-                    code: None,
-                    message: format!("no account {account_id} in the answer"),
-                    kind: super::FailureKind::Transient,
-                })
-            })
-            .await
+        let request = self.client.describe_account().account_id(account_id).send();
+        let out = self.gate.send(SERVICE, "DescribeAccount", request).await?;
+        out.account().map(account).ok_or_else(|| AwsError {
+            operation: "organizations:DescribeAccount".into(),
+            code: None,
+            message: format!("no account {account_id} in the answer"),
+            kind: super::FailureKind::Transient,
+        })
     }
 
     async fn parent_of(&self, account_id: &str) -> Result<String, AwsError> {
-        self.gate
-            .call(SERVICE, "ListParents", async {
-                let out = self
-                    .client
-                    .list_parents()
-                    .child_id(account_id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:ListParents", e))?;
-                Ok(out.parents().first().and_then(|p| p.id()).unwrap_or_default().to_string())
-            })
-            .await
+        let out =
+            self.gate.send(SERVICE, "ListParents", self.client.list_parents().child_id(account_id).send()).await?;
+        Ok(out.parents().first().and_then(|p| p.id()).unwrap_or_default().to_string())
     }
 
     async fn tags_of(&self, resource_id: &str) -> Result<Tags, AwsError> {
-        let pairs: Vec<(String, String)> = self
+        let pairs = self
             .gate
-            .paginate(SERVICE, "ListTagsForResource", |token| async move {
-                let out = self
-                    .client
-                    .list_tags_for_resource()
-                    .resource_id(resource_id)
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:ListTagsForResource", e))?;
-                Ok((
-                    out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
-                    out.next_token().map(str::to_string),
-                ))
-            })
+            .paginate(
+                SERVICE,
+                "ListTagsForResource",
+                |token| self.client.list_tags_for_resource().resource_id(resource_id).set_next_token(token).send(),
+                |out| {
+                    let pairs = out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+                    (pairs, out.next_token().map(str::to_string))
+                },
+            )
             .await?;
         Ok(pairs.into_iter().collect())
     }
 
     async fn create_account(&self, name: &str, email: &str, tags: &Tags) -> Result<CreateRequest, AwsError> {
-        let tags = sdk_tags(tags)?;
-        self.gate
-            .call(SERVICE, "CreateAccount", async {
-                let out = self
-                    .client
-                    .create_account()
-                    .account_name(name)
-                    .email(email)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:CreateAccount", e))?;
-                Ok(out.create_account_status().map(create_request).unwrap_or_else(|| CreateRequest {
-                    id: String::new(),
-                    account_name: name.to_string(),
-                    state: CreateState::InProgress,
-                    requested_at: None,
-                }))
-            })
-            .await
+        let request =
+            self.client.create_account().account_name(name).email(email).set_tags(Some(sdk_tags(tags)?)).send();
+        let out = self.gate.send(SERVICE, "CreateAccount", request).await?;
+        Ok(out.create_account_status().map(create_request).unwrap_or_else(|| CreateRequest {
+            id: String::new(),
+            account_name: name.to_string(),
+            state: CreateState::InProgress,
+            requested_at: None,
+        }))
     }
 
     async fn create_request(&self, request_id: &str) -> Result<CreateRequest, AwsError> {
-        self.gate
-            .call(SERVICE, "DescribeCreateAccountStatus", async {
-                let out = self
-                    .client
-                    .describe_create_account_status()
-                    .create_account_request_id(request_id)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:DescribeCreateAccountStatus", e))?;
-                Ok(out.create_account_status().map(create_request).unwrap_or(CreateRequest {
-                    id: request_id.to_string(),
-                    account_name: String::new(),
-                    state: CreateState::InProgress,
-                    requested_at: None,
-                }))
-            })
-            .await
+        let request = self.client.describe_create_account_status().create_account_request_id(request_id).send();
+        let out = self.gate.send(SERVICE, "DescribeCreateAccountStatus", request).await?;
+        Ok(out.create_account_status().map(create_request).unwrap_or(CreateRequest {
+            id: request_id.to_string(),
+            account_name: String::new(),
+            state: CreateState::InProgress,
+            requested_at: None,
+        }))
     }
 
     async fn create_requests(&self) -> Result<Vec<CreateRequest>, AwsError> {
         self.gate
-            .paginate(SERVICE, "ListCreateAccountStatus", |token| async move {
-                let out = self
-                    .client
-                    .list_create_account_status()
-                    .set_next_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("organizations:ListCreateAccountStatus", e))?;
-                Ok((
-                    out.create_account_statuses().iter().map(create_request).collect(),
-                    out.next_token().map(str::to_string),
-                ))
-            })
+            .paginate(
+                SERVICE,
+                "ListCreateAccountStatus",
+                |token| self.client.list_create_account_status().set_next_token(token).send(),
+                |out| {
+                    let requests = out.create_account_statuses().iter().map(create_request).collect();
+                    (requests, out.next_token().map(str::to_string))
+                },
+            )
             .await
     }
 
     async fn move_account(&self, account_id: &str, from: &str, to: &str) -> Result<(), AwsError> {
-        self.gate
-            .call(SERVICE, "MoveAccount", async {
-                self.client
-                    .move_account()
-                    .account_id(account_id)
-                    .source_parent_id(from)
-                    .destination_parent_id(to)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("organizations:MoveAccount", e))
-            })
-            .await
+        let request =
+            self.client.move_account().account_id(account_id).source_parent_id(from).destination_parent_id(to).send();
+        self.gate.send(SERVICE, "MoveAccount", request).await?;
+        Ok(())
     }
 
     async fn tag(&self, resource_id: &str, tags: &Tags) -> Result<(), AwsError> {
-        let tags = sdk_tags(tags)?;
-        self.gate
-            .call(SERVICE, "TagResource", async {
-                self.client
-                    .tag_resource()
-                    .resource_id(resource_id)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("organizations:TagResource", e))
-            })
-            .await
+        let request = self.client.tag_resource().resource_id(resource_id).set_tags(Some(sdk_tags(tags)?)).send();
+        self.gate.send(SERVICE, "TagResource", request).await?;
+        Ok(())
     }
 
     async fn untag(&self, resource_id: &str, keys: &[String]) -> Result<(), AwsError> {
-        self.gate
-            .call(SERVICE, "UntagResource", async {
-                self.client
-                    .untag_resource()
-                    .resource_id(resource_id)
-                    .set_tag_keys(Some(keys.to_vec()))
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("organizations:UntagResource", e))
-            })
-            .await
+        let request = self.client.untag_resource().resource_id(resource_id).set_tag_keys(Some(keys.to_vec())).send();
+        self.gate.send(SERVICE, "UntagResource", request).await?;
+        Ok(())
     }
 
     async fn close_account(&self, account_id: &str) -> Result<(), AwsError> {
-        self.gate
-            .call(SERVICE, "CloseAccount", async {
-                self.client
-                    .close_account()
-                    .account_id(account_id)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| AwsError::from_sdk("organizations:CloseAccount", e))
-            })
-            .await
+        self.gate.send(SERVICE, "CloseAccount", self.client.close_account().account_id(account_id).send()).await?;
+        Ok(())
     }
 }

@@ -332,7 +332,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         let is_drift = was_in_sync || !may_write;
         let already_recorded = reported
             && !may_write
-            && pass.status.last_drift_mut().as_ref().is_some_and(|d| d.fields == fields && !d.corrected);
+            && previous.and_then(|s| s.last_drift()).is_some_and(|d| d.fields == fields && !d.corrected);
         if is_drift && !already_recorded {
             for field in &fields {
                 self.metrics.drift_detected.with_label_values(&[K::KIND, field]).inc();
