@@ -2,6 +2,7 @@
 //! engineer) would, beside the operator.
 
 use crate::repo_root;
+use aws_sdk_account::types::AlternateContactType;
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::Tag;
 use std::collections::BTreeMap;
@@ -24,6 +25,35 @@ pub async fn organizations() -> Client {
 /// An Account Management client of moto.
 pub async fn account_management() -> aws_sdk_account::Client {
     aws_sdk_account::Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// The name of the account's security contact, if it has one.
+pub async fn security_contact_name(account_id: &str) -> Option<String> {
+    let out = account_management()
+        .await
+        .get_alternate_contact()
+        .account_id(account_id)
+        .alternate_contact_type(AlternateContactType::Security)
+        .send()
+        .await
+        .ok()?;
+    out.alternate_contact()?.name().map(str::to_string)
+}
+
+/// Replaces the account's security contact out of band.
+pub async fn set_security_contact(account_id: &str, name: &str) {
+    account_management()
+        .await
+        .put_alternate_contact()
+        .account_id(account_id)
+        .alternate_contact_type(AlternateContactType::Security)
+        .name(name)
+        .title("Intruder")
+        .email_address("intruder@example.com")
+        .phone_number("+1 555 0199")
+        .send()
+        .await
+        .unwrap();
 }
 
 /// Every account in the organization with this email.
