@@ -10,8 +10,19 @@ use std::collections::BTreeMap;
 pub const ACCOUNT_ID_PATTERN: &str = r"^[0-9]{12}$";
 
 /// RE2 pattern of an organizational unit: `Root`, a path of OU names from the root
-/// (`Workloads/Payroll`), an OU id (`ou-xxxx-yyyyyyyy`) or a root id (`r-xxxx`).
-pub const OU_PATTERN: &str = r"^(Root|r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|[A-Za-z0-9][A-Za-z0-9 ._&+-]{0,127}(/[A-Za-z0-9][A-Za-z0-9 ._&+-]{0,127}){0,4})$";
+/// (`Workloads/Payroll`), an OU id (`ou-` then 4 to 32 and, after a `-`, 8 to 32
+/// lower-case letters or digits) or a root id (`r-` then 4 to 32). orgops reads a value
+/// that begins with `ou-` or `r-` as an id, so a path cannot begin that way: an OU whose
+/// own name does is written from the root, `Root/ou-legacy`. (RE2 has no look-ahead, hence
+/// the spelled-out first segment: any name, except one beginning `ou-` or `r-`.)
+pub const OU_PATTERN: &str = concat!(
+    r"^(Root|r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}",
+    r"|([A-Za-np-qs-z0-9][A-Za-z0-9 ._&+-]{0,127}",
+    r"|r([A-Za-z0-9 ._&+][A-Za-z0-9 ._&+-]{0,126})?",
+    r"|o([A-Za-tv-z0-9 ._&+-][A-Za-z0-9 ._&+-]{0,126})?",
+    r"|ou([A-Za-z0-9 ._&+][A-Za-z0-9 ._&+-]{0,125})?)",
+    r"(/[A-Za-z0-9][A-Za-z0-9 ._&+-]{0,127}){0,4})$"
+);
 
 /// RE2 pattern of an AWS region name.
 pub const REGION_PATTERN: &str = r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$";

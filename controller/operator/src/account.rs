@@ -25,6 +25,10 @@ pub const UID_TAG: &str = "orgops.dev/uid";
 /// AWS allows this many CreateAccount requests in progress at once.
 pub const MAX_CREATES_IN_FLIGHT: usize = 5;
 
+/// How far AWS's clock may be behind ours when a request's time is compared with a
+/// marker's.
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
 /// How old the snapshot may be when orgops checks, before CreateAccount, that no account
 /// has the email yet.
 const PRE_CREATE_SNAPSHOT_AGE: Duration = Duration::from_secs(30);
@@ -81,39 +85,15 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
     ) -> Result<Option<(String, Linked)>, Error> {
         let uid = obj.uid().unwrap_or_default();
         let request = match &pending.request_id {
-            Some(id) => Some(self.org.org().create_request(id).await.map_err(aws_error)?),
-            None => {
-                // The marker was written but orgops stopped before AWS's answer was saved:
-                // look for the account by email, then for a request by account name.
-                self.org.ensure_current().await.map_err(aws_error)?;
-                if let Some(account) = self.org.read(|s| s.account_by_email(&obj.spec.email).cloned()) {
-                    Some(crate::aws::organizations::CreateRequest {
-                        id: String::new(),
-                        account_name: account.name,
-                        state: CreateState::Succeeded(account.id),
-                        requested_at: None,
-                    })
-                } else {
-                    let since = pending.requested_at.0.as_second() - 60;
-                    let requests = self.org.org().create_requests().await.map_err(aws_error)?;
-                    requests
-                        .into_iter()
-                        .filter(|r| {
-                            r.account_name == obj.spec.account_name && r.requested_at.is_none_or(|t| t >= since)
-                        })
-                        .max_by_key(|r| r.requested_at)
+            Some(id) => self.org.org().create_request(id).await.map_err(aws_error)?,
+            None => match self.find_unconfirmed_request(obj, pending).await? {
+                Some(request) => request,
+                None => {
+                    self.creating.lock().unwrap().remove(&uid);
+                    status.pending_creation = None;
+                    return Ok(None);
                 }
-            }
-        };
-        let Some(request) = request else {
-            let waited = Timestamp::now().duration_since(pending.requested_at.0);
-            if waited.as_secs() < self.settings.unconfirmed_create_grace.as_secs() as i64 {
-                return Err(Error::waiting("waiting to learn whether the last CreateAccount reached AWS"));
-            }
-            tracing::warn!(object = %obj.name_any(), "no trace of the last CreateAccount in AWS; it never reached AWS");
-            self.creating.lock().unwrap().remove(&uid);
-            status.pending_creation = None;
-            return Ok(None);
+            },
         };
         match request.state {
             CreateState::InProgress => {
@@ -121,9 +101,16 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
                 Err(Error::waiting(format!("CreateAccount request {} is in progress", request.id)))
             }
             CreateState::Succeeded(account_id) => {
-                self.creating.lock().unwrap().remove(&uid);
+                // This process sent the request or saw it running, so the account is as
+                // AWS creates it; after a restart it may have been moved since: read it.
+                let seen_running = self.creating.lock().unwrap().remove(&uid);
+                let derived = seen_running
+                    .then(|| self.org.record_created(&account_id, &obj.spec.account_name, &obj.spec.email))
+                    .flatten();
+                if derived.is_none() {
+                    self.org.load_account(&account_id).await.map_err(aws_error)?;
+                }
                 status.pending_creation = None;
-                self.org.load_account(&account_id).await.map_err(aws_error)?;
                 if pending.request_id.is_some() {
                     // Created by this request, with these tags: no need to read them back.
                     self.org.record_tags(&account_id, Self::desired_tags(obj));
@@ -137,6 +124,71 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
                 self.failed_creation(obj, &reason).await.map(Some)
             }
         }
+    }
+
+    /// The request of a marker whose CreateAccount answer was never saved: orgops stopped
+    /// between persisting the marker and saving AWS's answer. AWS lists every request it
+    /// received (ListCreateAccountStatus), so a request that reached AWS shows up at once;
+    /// `None` once the grace for AWS's propagation has passed with no trace of it.
+    async fn find_unconfirmed_request(
+        &self,
+        obj: &AwsAccount,
+        pending: &PendingCreation,
+    ) -> Result<Option<crate::aws::organizations::CreateRequest>, Error> {
+        let spec = &obj.spec;
+        // Requested-at times come from AWS's clock and the marker from ours.
+        let since = pending.requested_at.0.as_second() - CLOCK_SKEW.as_secs() as i64;
+        let mut candidates: Vec<_> = (self.org.org().create_requests().await.map_err(aws_error)?)
+            .into_iter()
+            .filter(|r| r.account_name == spec.account_name && r.requested_at.is_none_or(|t| t >= since))
+            .collect();
+        candidates.sort_by_key(|r| std::cmp::Reverse(r.requested_at));
+        // Account names are not unique: a finished request is this object's only when its
+        // account has this object's email.
+        for candidate in &candidates {
+            if let CreateState::Succeeded(id) = &candidate.state {
+                let known = self.org.read(|s| s.account(id).map(|a| a.email.clone()));
+                let email = match known {
+                    Some(email) => email,
+                    None => self.org.load_account(id).await.map_err(aws_error)?.email,
+                };
+                if email.eq_ignore_ascii_case(&spec.email) {
+                    return Ok(Some(candidate.clone()));
+                }
+            }
+        }
+        if let Some(running) = candidates.iter().find(|r| r.state == CreateState::InProgress) {
+            return Ok(Some(running.clone()));
+        }
+        if let Some(failed) = candidates.iter().find(|r| matches!(r.state, CreateState::Failed(_))) {
+            return Ok(Some(failed.clone()));
+        }
+        let waited = Timestamp::now().duration_since(pending.requested_at.0).as_secs().max(0) as u64;
+        let grace = self.settings.unconfirmed_create_grace.as_secs();
+        if waited < grace {
+            return Err(Error::waiting(format!(
+                "waiting up to {} s more to learn whether the CreateAccount sent at {} reached AWS",
+                grace - waited,
+                pending.requested_at.0
+            )));
+        }
+        // Last look, by email, before concluding that the request never reached AWS.
+        self.org.ensure_current().await.map_err(aws_error)?;
+        if let Some(account) = self.org.read(|s| s.account_by_email(&spec.email).cloned()) {
+            return Ok(Some(crate::aws::organizations::CreateRequest {
+                id: String::new(),
+                account_name: account.name,
+                state: CreateState::Succeeded(account.id),
+                requested_at: None,
+            }));
+        }
+        tracing::warn!(
+            object = %obj.name_any(),
+            grace_s = grace,
+            "no trace in AWS of the CreateAccount sent at {}: it never reached AWS; creating again",
+            pending.requested_at.0
+        );
+        Ok(None)
     }
 
     /// A FAILED CreateAccount: adopt on EMAIL_ALREADY_EXISTS when the account is in this
@@ -408,6 +460,9 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
             }
             creating.insert(uid.clone());
         }
+        // Wait for the rate limit before the marker, never after it: a marker must not
+        // wait in a queue, since a restart during that wait leaves it unconfirmed.
+        let permit = self.org.org().reserve_create().await;
         // CreateAccount has no idempotency token: persist the marker first, so that a
         // restart at any later point resolves this request instead of sending another.
         status.pending_creation = Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None });
@@ -416,7 +471,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
             status.pending_creation = None;
             return Err(error);
         }
-        match self.org.org().create_account(&spec.account_name, &spec.email, &Self::desired_tags(obj)).await {
+        match self.org.org().create_account(permit, &spec.account_name, &spec.email, &Self::desired_tags(obj)).await {
             Ok(request) => {
                 if let Some(pending) = status.pending_creation.as_mut() {
                     pending.request_id = Some(request.id.clone());

@@ -153,20 +153,117 @@ async fn limits_and_concurrency_failures_are_retried() {
     }
 }
 
+/// A marker persisted just now whose CreateAccount answer was never saved.
+fn unconfirmed_marker() -> AwsAccountStatus {
+    AwsAccountStatus {
+        pending_creation: Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None }),
+        ..Default::default()
+    }
+}
+
+/// A CreateAccount that AWS received and finished for `name`, creating `account_id`.
+fn finished_request(f: &Fixture, id: &str, name: &str, account_id: &str) {
+    f.org.state.lock().unwrap().requests.push(CreateRequest {
+        id: id.into(),
+        account_name: name.into(),
+        state: CreateState::Succeeded(account_id.into()),
+        requested_at: Some(Timestamp::now().as_second()),
+    });
+}
+
 #[tokio::test]
-async fn a_lost_answer_is_settled_by_email_without_a_second_create() {
+async fn a_lost_answer_is_settled_at_once_by_the_request_list_without_a_second_create() {
     let f = fixture();
     let obj = account(serde_json::json!({}));
     // The marker was persisted and CreateAccount reached AWS, but orgops died before
     // saving the request id.
     f.org.add_account("444455556666", "prod@example.com", "r-root");
-    let mut status = AwsAccountStatus {
-        pending_creation: Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None }),
-        ..Default::default()
-    };
+    finished_request(&f, "car-7", "payroll-prod", "444455556666");
+    let mut status = unconfirmed_marker();
+    assert!(matches!(link(f.kind.observe(&obj, &mut status).await), Linked::Created(_)));
+    assert_eq!(status.account_id.as_deref(), Some("444455556666"));
+    assert!(status.pending_creation.is_none());
+    assert_eq!(f.org.count("CreateAccount"), 0);
+}
+
+#[tokio::test]
+async fn a_finished_request_for_the_same_name_but_another_email_is_not_this_objects() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    // Another team's account of the same display name, created at the same time.
+    f.org.add_account("777788889999", "other@example.com", "r-root");
+    finished_request(&f, "car-8", "payroll-prod", "777788889999");
+    let mut status = unconfirmed_marker();
+    assert!(waiting(f.kind.observe(&obj, &mut status).await).contains("reached AWS"));
+    assert!(status.account_id.is_none());
+}
+
+#[tokio::test]
+async fn after_the_grace_a_last_look_by_email_still_finds_the_account() {
+    let f = fixture_with_grace(Duration::from_secs(0));
+    let obj = account(serde_json::json!({}));
+    f.org.add_account("444455556666", "prod@example.com", "r-root");
+    let mut status = unconfirmed_marker();
     assert!(matches!(link(f.kind.observe(&obj, &mut status).await), Linked::Created(_)));
     assert_eq!(status.account_id.as_deref(), Some("444455556666"));
     assert_eq!(f.org.count("CreateAccount"), 0);
+}
+
+/// Records, at each persist, the AWS calls made so far.
+struct CallsAtPersist(Arc<FakeOrg>, Mutex<Vec<Vec<String>>>);
+
+impl StatusSink<AwsAccountStatus> for CallsAtPersist {
+    fn persist<'a>(&'a self, _status: &'a AwsAccountStatus) -> BoxFuture<'a, Result<(), Error>> {
+        self.1.lock().unwrap().push(self.0.calls());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+async fn the_marker_is_persisted_after_the_rate_limit_and_right_before_the_request() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    let sink = CallsAtPersist(f.org.clone(), Mutex::new(Vec::new()));
+    f.kind.create(&obj, &mut AwsAccountStatus::default(), &sink).await.unwrap();
+    let at_marker = sink.1.lock().unwrap()[0].clone();
+    assert_eq!(at_marker.last().map(String::as_str), Some("reserve:CreateAccount"), "{at_marker:?}");
+    let calls = f.org.calls();
+    let after_marker = &calls[at_marker.len()..];
+    assert_eq!(after_marker.first().map(String::as_str), Some("CreateAccount"), "sent at once: {calls:?}");
+}
+
+#[tokio::test]
+async fn a_created_account_costs_no_read_beyond_its_request_status() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    let mut status = AwsAccountStatus::default();
+    assert_eq!(f.kind.observe(&obj, &mut status).await, Ok(Observation::Absent));
+    f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
+    let before = f.org.calls().len();
+    assert!(matches!(link(f.kind.observe(&obj, &mut status).await), Linked::Created(_)));
+    let calls = f.org.calls()[before..].to_vec();
+    assert_eq!(calls, ["DescribeCreateAccountStatus"], "id, ARN, parent and tags are known");
+    let id = status.account_id.clone().unwrap();
+    assert_eq!(status.arn, Some(format!("arn:aws:organizations::000000000000:account/o-test/{id}")));
+    assert_eq!(status.ou_id.as_deref(), Some("r-root"));
+}
+
+#[tokio::test]
+async fn after_a_restart_a_finished_creation_is_read_back_since_it_may_have_moved() {
+    let f = fixture();
+    let obj = account(serde_json::json!({}));
+    f.org.add_account("444455556666", "prod@example.com", "ou-root-payr0000");
+    finished_request(&f, "car-3", "payroll-prod", "444455556666");
+    let mut status = AwsAccountStatus {
+        pending_creation: Some(PendingCreation {
+            requested_at: Time(Timestamp::now()),
+            request_id: Some("car-3".into()),
+        }),
+        ..Default::default()
+    };
+    assert!(matches!(link(f.kind.observe(&obj, &mut status).await), Linked::Created(_)));
+    assert_eq!(status.ou_id.as_deref(), Some("ou-root-payr0000"));
+    assert_eq!(f.org.count("DescribeAccount"), 1);
 }
 
 #[tokio::test]
@@ -179,10 +276,7 @@ async fn a_lost_answer_is_settled_by_the_request_list() {
         state: CreateState::InProgress,
         requested_at: Some(Timestamp::now().as_second()),
     });
-    let mut status = AwsAccountStatus {
-        pending_creation: Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None }),
-        ..Default::default()
-    };
+    let mut status = unconfirmed_marker();
     assert!(waiting(f.kind.observe(&obj, &mut status).await).contains("car-9"));
     assert!(status.pending_creation.is_some(), "still pending");
 }
@@ -191,12 +285,10 @@ async fn a_lost_answer_is_settled_by_the_request_list() {
 async fn a_marker_with_no_trace_waits_out_the_grace_period_then_clears() {
     let f = fixture();
     let obj = account(serde_json::json!({}));
-    let fresh = AwsAccountStatus {
-        pending_creation: Some(PendingCreation { requested_at: Time(Timestamp::now()), request_id: None }),
-        ..Default::default()
-    };
+    let fresh = unconfirmed_marker();
     let mut status = fresh.clone();
-    assert!(waiting(f.kind.observe(&obj, &mut status).await).contains("reached AWS"));
+    let message = waiting(f.kind.observe(&obj, &mut status).await);
+    assert!(message.contains("waiting up to 3") && message.contains("reached AWS"), "{message}");
 
     let f = fixture_with_grace(Duration::from_secs(0));
     let mut status = fresh;

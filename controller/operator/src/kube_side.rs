@@ -1,14 +1,90 @@
 //! The driver's Kubernetes writes on the API server: status by server-side apply,
-//! the finalizer by JSON patch, and Events through the event recorder.
+//! the finalizer by JSON patch, and Events (`events.k8s.io/v1`).
 
 use crate::reconcile::{Error, FINALIZER, KubeSide, ObjectEvent};
 use futures::future::BoxFuture;
-use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::{Event as K8sEvent, EventSeries};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::sync::Mutex;
+
+/// An Event repeated within this time is counted in its series instead of written anew.
+const EVENT_SERIES_WINDOW: SignedDuration = SignedDuration::from_mins(10);
+
+/// Publishes Events. A repeat of the same reason and message about the same object
+/// within [`EVENT_SERIES_WINDOW`] increments that Event's series; any other message is
+/// an Event of its own, so two different corrections are never folded into one.
+pub struct EventPublisher {
+    client: kube::Client,
+    controller: String,
+    instance: String,
+    /// The Events written within the window, with their series count.
+    recent: Mutex<HashMap<EventKey, (K8sEvent, i32)>>,
+}
+
+impl EventPublisher {
+    /// Events reported by `controller` from `instance` (the pod).
+    pub fn new(client: kube::Client, controller: &str, instance: &str) -> Self {
+        EventPublisher {
+            client,
+            controller: controller.to_string(),
+            instance: instance.to_string(),
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn publish(&self, regarding: ObjectReference, event: &ObjectEvent) -> Result<(), kube::Error> {
+        let now = Timestamp::now();
+        let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
+        let message = truncate(&event.message, 1000);
+        let key = (regarding.uid.clone().unwrap_or_default(), event.kind.reason().to_string(), message.clone());
+        let repeat = {
+            let mut recent = self.recent.lock().unwrap();
+            recent.retain(|_, (written, _)| last_seen(written).is_some_and(|t| t + EVENT_SERIES_WINDOW > now));
+            recent.get_mut(&key).map(|(written, count)| {
+                *count += 1;
+                written.series = Some(EventSeries { count: *count, last_observed_time: MicroTime(now) });
+                written.clone()
+            })
+        };
+        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
+        if let Some(written) = repeat {
+            let patch = json!({"series": written.series});
+            api.patch(&written.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+            return Ok(());
+        }
+        let name = format!("{}.{:x}", regarding.name.clone().unwrap_or_default(), now.as_nanosecond());
+        let written = K8sEvent {
+            metadata: ObjectMeta { name: Some(name), namespace: Some(namespace), ..ObjectMeta::default() },
+            action: Some("Reconcile".into()),
+            reason: Some(event.kind.reason().to_string()),
+            note: Some(message),
+            type_: Some(if event.kind.is_warning() { "Warning" } else { "Normal" }.into()),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(regarding),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            ..K8sEvent::default()
+        };
+        api.create(&PostParams::default(), &written).await?;
+        self.recent.lock().unwrap().insert(key, (written, 1));
+        Ok(())
+    }
+}
+
+/// What makes two Events the same: the object's uid, the reason and the message.
+type EventKey = (String, String, String);
+
+fn last_seen(event: &K8sEvent) -> Option<Timestamp> {
+    event.series.as_ref().map(|s| s.last_observed_time.0).or_else(|| event.event_time.as_ref().map(|t| t.0))
+}
 
 /// The field manager of everything orgops writes.
 pub const FIELD_MANAGER: &str = "orgops";
@@ -16,13 +92,13 @@ pub const FIELD_MANAGER: &str = "orgops";
 /// [`KubeSide`] on the API server.
 pub struct ApiServer {
     client: kube::Client,
-    recorder: Recorder,
+    events: std::sync::Arc<EventPublisher>,
 }
 
 impl ApiServer {
-    /// Writes through `client`; Events are reported as `reporter`.
-    pub fn new(client: kube::Client, recorder: Recorder) -> Self {
-        ApiServer { client, recorder }
+    /// Writes through `client`; Events go through `events`, shared by every kind.
+    pub fn new(client: kube::Client, events: std::sync::Arc<EventPublisher>) -> Self {
+        ApiServer { client, events }
     }
 
     fn api<R>(&self, obj: &R) -> Api<R>
@@ -93,14 +169,7 @@ where
 
     fn publish<'a>(&'a self, obj: &'a R, event: ObjectEvent) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let kube_event = Event {
-                type_: if event.kind.is_warning() { EventType::Warning } else { EventType::Normal },
-                reason: event.kind.reason().to_string(),
-                note: Some(truncate(&event.message, 1000)),
-                action: "Reconcile".to_string(),
-                secondary: None,
-            };
-            if let Err(error) = self.recorder.publish(&kube_event, &obj.object_ref(&())).await {
+            if let Err(error) = self.events.publish(obj.object_ref(&()), &event).await {
                 tracing::warn!(object = %obj.name_any(), %error, "publishing an Event failed");
             }
         })

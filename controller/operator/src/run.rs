@@ -7,7 +7,7 @@ use crate::aws::limits::RateLimiter;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
 use crate::aws::{CallGate, load_sdk_config};
-use crate::kube_side::ApiServer;
+use crate::kube_side::{ApiServer, EventPublisher};
 use crate::leader::{Elector, LeaseSettings, identity};
 use crate::policy::PolicyStore;
 use crate::reconcile::{Driver, DriverConfig, KubeSide, ManagedKind};
@@ -15,7 +15,6 @@ use crate::{http, metrics::Metrics};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use orgops_api::AwsAccount;
@@ -56,9 +55,9 @@ pub struct RunArgs {
     /// after the leader stopped.
     #[arg(long, env = "ORGOPS_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
-    /// How long a CreateAccount whose answer was lost waits to show up in AWS before
-    /// orgops concludes it never reached AWS.
-    #[arg(long, env = "ORGOPS_UNCONFIRMED_CREATE_GRACE", default_value = "5m", value_parser = parse_duration)]
+    /// How long a CreateAccount whose answer was lost may take to show up in AWS's list of
+    /// requests before orgops concludes it never reached AWS and creates the account.
+    #[arg(long, env = "ORGOPS_UNCONFIRMED_CREATE_GRACE", default_value = "60s", value_parser = parse_duration)]
     pub unconfirmed_create_grace: Duration,
 }
 
@@ -101,13 +100,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         contacts,
         AccountSettings { details_max_age: args.resync, unconfirmed_create_grace: args.unconfirmed_create_grace },
     );
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter { controller: "orgops".into(), instance: std::env::var("POD_NAME").ok() },
-    );
+    let events = Arc::new(EventPublisher::new(client.clone(), "orgops", &identity()));
     let config = DriverConfig { resync: args.resync, ..DriverConfig::default() };
     let accounts =
-        Arc::new(Driver::new(account_kind, ApiServer::new(client.clone(), recorder), policy, metrics.clone(), config));
+        Arc::new(Driver::new(account_kind, ApiServer::new(client.clone(), events), policy, metrics.clone(), config));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {

@@ -58,11 +58,20 @@ pub async fn set_security_contact(account_id: &str, name: &str) {
 
 /// Every account in the organization with this email.
 pub async fn accounts_with_email(org: &Client, email: &str) -> Vec<String> {
+    accounts_where(org, |e| e.eq_ignore_ascii_case(email)).await
+}
+
+/// Every account in the organization whose email ends with `suffix`.
+pub async fn accounts_with_email_suffix(org: &Client, suffix: &str) -> Vec<String> {
+    accounts_where(org, |e| e.to_ascii_lowercase().ends_with(&suffix.to_ascii_lowercase())).await
+}
+
+async fn accounts_where(org: &Client, email_matches: impl Fn(&str) -> bool) -> Vec<String> {
     let mut ids = Vec::new();
     let mut pages = org.list_accounts().into_paginator().send();
     while let Some(page) = pages.next().await {
         for account in page.unwrap().accounts() {
-            if account.email().is_some_and(|e| e.eq_ignore_ascii_case(email)) {
+            if account.email().is_some_and(&email_matches) {
                 ids.push(account.id().unwrap().to_string());
             }
         }

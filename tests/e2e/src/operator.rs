@@ -11,10 +11,17 @@ use std::time::{Duration, Instant};
 pub struct Operator {
     child: Child,
     port: u16,
+    launch: Launch,
+}
+
+/// How the operator process is started, the same at every restart.
+struct Launch {
     namespace: String,
     policy: PathBuf,
     log: PathBuf,
     endpoint: Option<String>,
+    pod_name: String,
+    extra_args: Vec<String>,
 }
 
 /// Options of a test's operator.
@@ -27,8 +34,10 @@ pub struct OperatorOptions<'a> {
     pub resync: &'a str,
     /// An AWS endpoint to use instead of the environment's (a fault-injecting proxy).
     pub aws_endpoint: Option<String>,
-    /// Tells apart the logs of several replicas in one namespace.
+    /// Tells apart the logs and identities of several replicas in one namespace.
     pub replica: &'a str,
+    /// More `orgops run` flags.
+    pub extra_args: Vec<String>,
 }
 
 impl<'a> OperatorOptions<'a> {
@@ -41,6 +50,7 @@ impl<'a> OperatorOptions<'a> {
             resync: "3s",
             aws_endpoint: None,
             replica: "",
+            extra_args: Vec::new(),
         }
     }
 }
@@ -63,14 +73,16 @@ impl Operator {
         let log = dir.join(format!("{}-operator{}.log", options.namespace, options.replica));
         std::fs::write(&log, "").unwrap(); // a restart appends; a new start begins afresh
         let port = free_port();
-        let mut operator = Operator {
-            child: spawn(options.namespace, &policy, &log, options.resync, options.aws_endpoint.as_deref(), port),
-            port,
+        let launch = Launch {
             namespace: options.namespace.to_string(),
             policy,
             log,
             endpoint: options.aws_endpoint,
+            // A restarted container keeps its pod's name, and so its leader identity.
+            pod_name: format!("orgops-{}{}", options.namespace, options.replica),
+            extra_args: options.extra_args,
         };
+        let mut operator = Operator { child: launch.spawn(options.resync, port), port, launch };
         operator.wait_ready().await;
         operator
     }
@@ -80,7 +92,7 @@ impl Operator {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.port = free_port();
-        self.child = spawn(&self.namespace, &self.policy, &self.log, resync, self.endpoint.as_deref(), self.port);
+        self.child = self.launch.spawn(resync, self.port);
         self.wait_ready().await;
     }
 
@@ -118,7 +130,10 @@ impl Operator {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("orgops exited with {status}; log: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "orgops exited with {status}; log: {}",
+                    std::fs::read_to_string(&self.launch.log).unwrap_or_default()
+                );
             }
             if http_get(self.port, "/readyz").is_some_and(|(code, _)| code == 200) {
                 return;
@@ -158,7 +173,7 @@ impl Operator {
 
     /// The log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read_to_string(&self.launch.log).unwrap_or_default()
     }
 }
 
@@ -169,24 +184,29 @@ impl Drop for Operator {
     }
 }
 
-fn spawn(namespace: &str, policy: &PathBuf, log: &PathBuf, resync: &str, endpoint: Option<&str>, port: u16) -> Child {
-    let binary = repo_root().join("target/debug/orgops");
-    assert!(binary.exists(), "build the operator first (`make build`)");
-    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-    let mut command = Command::new(binary);
-    command
-        .args(["run", "--namespace", namespace, "--resync", resync, "--http-addr", &format!("127.0.0.1:{port}")])
-        // The lease lives in the test's namespace; a short one lets a restart lead soon.
-        .args(["--lease-duration", LEASE_DURATION])
-        .arg("--policy-file")
-        .arg(policy)
-        .env("RUST_LOG", "info,orgops=debug")
-        .stdout(Stdio::from(log_file.try_clone().unwrap()))
-        .stderr(Stdio::from(log_file));
-    if let Some(endpoint) = endpoint {
-        command.env("AWS_ENDPOINT_URL", endpoint);
+impl Launch {
+    fn spawn(&self, resync: &str, port: u16) -> Child {
+        let binary = repo_root().join("target/debug/orgops");
+        assert!(binary.exists(), "build the operator first (`make build`)");
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut command = Command::new(binary);
+        command
+            .args(["run", "--namespace", &self.namespace, "--resync", resync])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            // The lease lives in the test's namespace; a short one lets a standby lead soon.
+            .args(["--lease-duration", LEASE_DURATION])
+            .arg("--policy-file")
+            .arg(&self.policy)
+            .args(&self.extra_args)
+            .env("RUST_LOG", "info,orgops=debug")
+            .env("POD_NAME", &self.pod_name)
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
+            .stderr(Stdio::from(log_file));
+        if let Some(endpoint) = &self.endpoint {
+            command.env("AWS_ENDPOINT_URL", endpoint);
+        }
+        command.spawn().expect("starting orgops")
     }
-    command.spawn().expect("starting orgops")
 }
 
 /// GET on localhost, with curl: the status code and body.

@@ -42,6 +42,31 @@ fn invalid_objects() -> Vec<Case> {
             json!({"spec": {"organizationalUnit": "Workloads//Payroll"}}),
             "spec.organizationalUnit",
         ),
+        case("short-ou-id", ACCOUNT, json!({"spec": {"organizationalUnit": "ou-ab12-abc"}}), "spec.organizationalUnit"),
+        case(
+            "upper-case-ou-id",
+            ACCOUNT,
+            json!({"spec": {"organizationalUnit": "ou-AB12-ABCDEFGH"}}),
+            "spec.organizationalUnit",
+        ),
+        case(
+            "upper-case-root-id",
+            ACCOUNT,
+            json!({"spec": {"organizationalUnit": "r-AB12"}}),
+            "spec.organizationalUnit",
+        ),
+        case(
+            "short-ou-id-target",
+            PSR,
+            json!({"spec": {"assignments": [{"group": "a", "targets": [{"organizationalUnit": "ou-ab12-abc"}]}]}}),
+            "spec.assignments[0].targets[0].organizationalUnit",
+        ),
+        case(
+            "upper-case-baseline-ou-id",
+            BASELINE,
+            json!({"spec": {"targets": {"organizationalUnits": ["ou-AB12-ABCDEFGH"]}}}),
+            "spec.targets.organizationalUnits[0]",
+        ),
         case("too-many-tags", ACCOUNT, json!({"spec": {"tags": many_tags}}), "spec.tags"),
         case("reserved-tag", ACCOUNT, json!({"spec": {"tags": {"aws:owner": "x"}}}), "spec.tags"),
         case("long-tag-value", ACCOUNT, json!({"spec": {"tags": {"team": "x".repeat(257)}}}), "spec.tags.team"),
@@ -162,6 +187,20 @@ fn invalid_objects() -> Vec<Case> {
             "spec.operationPreferences.failureTolerancePercentage",
         ),
     ]
+}
+
+#[tokio::test]
+async fn ou_ids_and_paths_from_the_root_are_accepted() {
+    let client = client().await;
+    ensure_namespace(&client, NAMESPACE).await;
+    let api = dynamic_api(&client, NAMESPACE, "AwsAccount");
+    let dry_run = PatchParams::apply("orgops-e2e").dry_run();
+    // An OU whose own name begins with `ou-` is written as a path from the root.
+    for ou in ["ou-ab12-abcdefgh", "r-ab12", "Root/ou-legacy", "Workloads/ou-legacy", "Root"] {
+        let mut object = example_named(ACCOUNT, "ou-forms");
+        merge(&mut object, &json!({"spec": {"organizationalUnit": ou}}));
+        api.patch("ou-forms", &dry_run, &Patch::Apply(&object)).await.unwrap_or_else(|e| panic!("{ou}: {e}"));
+    }
 }
 
 fn example_named(example: &str, name: &str) -> Value {

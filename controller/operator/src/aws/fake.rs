@@ -2,8 +2,8 @@
 //! produce: IN_PROGRESS creations, FAILED reasons, lost answers, throttling, quotas.
 
 use super::account_management::{AccountManagement, ContactDetails, ContactType};
-use super::organizations::{CreateRequest, CreateState, OrgAccount, OrgUnit, Organizations, Tags};
-use super::{AwsError, FailureKind};
+use super::organizations::{CreateRequest, CreateState, OrgAccount, OrgRoot, OrgUnit, Organizations, Tags};
+use super::{AwsError, FailureKind, Permit};
 use k8s_openapi::jiff::Timestamp;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -75,9 +75,9 @@ impl FakeOrg {
 }
 
 impl Organizations for Arc<FakeOrg> {
-    async fn root_id(&self) -> Result<String, AwsError> {
+    async fn root(&self) -> Result<OrgRoot, AwsError> {
         self.call("ListRoots")?;
-        Ok("r-root".into())
+        Ok(OrgRoot { id: "r-root".into(), arn: "arn:aws:organizations::000000000000:root/o-test/r-root".into() })
     }
     async fn child_ous(&self, parent_id: &str) -> Result<Vec<OrgUnit>, AwsError> {
         self.call("ListOrganizationalUnitsForParent")?;
@@ -105,7 +105,17 @@ impl Organizations for Arc<FakeOrg> {
         self.call("ListTagsForResource")?;
         Ok(self.state.lock().unwrap().tags.get(resource_id).cloned().unwrap_or_default())
     }
-    async fn create_account(&self, name: &str, email: &str, tags: &Tags) -> Result<CreateRequest, AwsError> {
+    async fn reserve_create(&self) -> Permit {
+        self.state.lock().unwrap().calls.push("reserve:CreateAccount".into());
+        Permit::unlimited("organizations", "CreateAccount")
+    }
+    async fn create_account(
+        &self,
+        _permit: Permit,
+        name: &str,
+        email: &str,
+        tags: &Tags,
+    ) -> Result<CreateRequest, AwsError> {
         self.call("CreateAccount")?;
         let mut s = self.state.lock().unwrap();
         let id = format!("car-{}", s.requests.len() + 1);
@@ -118,7 +128,7 @@ impl Organizations for Arc<FakeOrg> {
                 let account_id = format!("{:012}", 100_000_000_000u64 + s.accounts.len() as u64);
                 let account = OrgAccount {
                     id: account_id.clone(),
-                    arn: String::new(),
+                    arn: format!("arn:aws:organizations::000000000000:account/o-test/{account_id}"),
                     name: name.into(),
                     email: email.into(),
                     state: "ACTIVE".into(),

@@ -103,6 +103,22 @@ impl fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
+/// The permission to make one call of an operation now: its rate limit was taken.
+#[derive(Debug)]
+#[must_use = "a permit spends a slot of the operation's rate limit"]
+pub struct Permit {
+    service: &'static str,
+    operation: &'static str,
+}
+
+impl Permit {
+    /// A permit outside any gate, for in-memory fakes.
+    #[cfg(test)]
+    pub fn unlimited(service: &'static str, operation: &'static str) -> Self {
+        Permit { service, operation }
+    }
+}
+
 /// Every AWS call passes through here: the operation's rate limit first, then the call,
 /// then the call metric.
 #[derive(Clone)]
@@ -124,8 +140,23 @@ impl CallGate {
     where
         F: Future<Output = Result<T, AwsError>>,
     {
+        let permit = self.reserve(service, operation).await;
+        self.call_with(permit, call).await
+    }
+
+    /// Waits for the operation's rate limit and returns the permission to make one call
+    /// at once: for a call that must go out the moment something else was done first.
+    pub async fn reserve(&self, service: &'static str, operation: &'static str) -> Permit {
         let key = format!("{service}:{operation}");
         self.limits.get(key.as_str()).unwrap_or(&self.default_limit).acquire().await;
+        Permit { service, operation }
+    }
+
+    /// Runs a call whose rate limit was already taken, and counts its outcome.
+    pub async fn call_with<T, F>(&self, permit: Permit, call: F) -> Result<T, AwsError>
+    where
+        F: Future<Output = Result<T, AwsError>>,
+    {
         let result = call.await;
         let outcome = match &result {
             Ok(_) => "success",
@@ -133,8 +164,22 @@ impl CallGate {
             Err(e) if e.kind == FailureKind::Transient => "server_error",
             Err(_) => "client_error",
         };
-        self.calls.with_label_values(&[service, operation, outcome]).inc();
+        self.calls.with_label_values(&[permit.service, permit.operation, outcome]).inc();
         result
+    }
+
+    /// Sends one SDK request whose rate limit was already taken, naming the operation in
+    /// its error.
+    pub async fn send_with<T, E>(
+        &self,
+        permit: Permit,
+        request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    ) -> Result<T, AwsError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let name = format!("{}:{}", permit.service, permit.operation);
+        self.call_with(permit, async { request.await.map_err(|e| AwsError::from_sdk(&name, e)) }).await
     }
 
     /// Sends one SDK request through [`CallGate::call`], naming the operation in its error.
@@ -147,10 +192,8 @@ impl CallGate {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        self.call(service, operation, async {
-            request.await.map_err(|e| AwsError::from_sdk(&format!("{service}:{operation}"), e))
-        })
-        .await
+        let permit = self.reserve(service, operation).await;
+        self.send_with(permit, request).await
     }
 
     /// Runs a paginated SDK request to the end: `fetch` sends it with the previous page's

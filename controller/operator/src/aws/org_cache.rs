@@ -6,7 +6,7 @@
 
 use super::AwsError;
 use super::expiring::Expiring;
-use super::organizations::{OrgAccount, OrgUnit, Organizations, Tags};
+use super::organizations::{OrgAccount, OrgRoot, OrgUnit, Organizations, Tags};
 use orgops_api::normalize_ou_path;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,6 +18,8 @@ use tokio::time::Instant;
 pub struct Snapshot {
     /// The root's id.
     pub root_id: String,
+    /// The root's ARN, from which account ARNs are derived.
+    pub root_arn: String,
     /// OUs by id, with their parent's id.
     ous: HashMap<String, (OrgUnit, String)>,
     /// Accounts by id.
@@ -191,9 +193,9 @@ impl<O: Organizations> OrgCache<O> {
     }
 
     async fn read_organization(&self) -> Result<Snapshot, AwsError> {
-        let root_id = self.org.root_id().await?;
-        let mut snapshot = Snapshot { root_id: root_id.clone(), ..Snapshot::default() };
-        let mut parents_to_visit = vec![root_id];
+        let root = self.org.root().await?;
+        let mut snapshot = Snapshot { root_id: root.id.clone(), root_arn: root.arn, ..Snapshot::default() };
+        let mut parents_to_visit = vec![root.id];
         while let Some(parent) = parents_to_visit.pop() {
             for ou in self.org.child_ous(&parent).await? {
                 parents_to_visit.push(ou.id.clone());
@@ -219,6 +221,25 @@ impl<O: Organizations> OrgCache<O> {
         let parent = self.org.parent_of(account_id).await?;
         self.record(LocalWrite::Account(account.clone(), parent));
         Ok(account)
+    }
+
+    /// Records an account that a CreateAccount of this process just created, as AWS
+    /// creates it: ACTIVE, in the root, its ARN derived from the root's. Costs no AWS call;
+    /// `None` when no snapshot was read yet to derive from.
+    pub fn record_created(&self, account_id: &str, name: &str, email: &str) -> Option<OrgAccount> {
+        let (root_id, arn) = self.read(|s| {
+            let root = OrgRoot { id: s.root_id.clone(), arn: s.root_arn.clone() };
+            (root.id.clone(), root.account_arn(account_id))
+        });
+        let account = OrgAccount {
+            id: account_id.to_string(),
+            arn: arn?,
+            name: name.to_string(),
+            email: email.to_string(),
+            state: "ACTIVE".to_string(),
+        };
+        self.record(LocalWrite::Account(account.clone(), root_id));
+        Some(account)
     }
 
     /// The account's tags, read at most once per maximum age.
@@ -263,6 +284,7 @@ mod tests {
     fn snapshot() -> Snapshot {
         Snapshot {
             root_id: "r-root".into(),
+            root_arn: "arn:aws:organizations::000000000000:root/o-test/r-root".into(),
             ous: [
                 ou("ou-root-work0000", "Workloads", "r-root"),
                 ou("ou-root-payr0000", "Payroll", "ou-root-work0000"),

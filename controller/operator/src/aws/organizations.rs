@@ -1,6 +1,6 @@
 //! AWS Organizations: the calls orgops makes, and their SDK implementation.
 
-use super::{AwsError, CallGate};
+use super::{AwsError, CallGate, Permit};
 use aws_sdk_organizations::Client;
 use aws_sdk_organizations::types::{Account, CreateAccountState, CreateAccountStatus as SdkCreateStatus, Tag};
 use std::collections::BTreeMap;
@@ -21,6 +21,25 @@ pub struct OrgAccount {
     pub email: String,
     /// ACTIVE, SUSPENDED or PENDING_CLOSURE.
     pub state: String,
+}
+
+/// The organization's root.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrgRoot {
+    /// Root id (`r-…`).
+    pub id: String,
+    /// Root ARN: `arn:<partition>:organizations::<management account>:root/<org id>/<root id>`.
+    pub arn: String,
+}
+
+impl OrgRoot {
+    /// The ARN AWS gives an account of this organization: the root's ARN with
+    /// `account/<org id>/<account id>` in place of `root/<org id>/<root id>`.
+    pub fn account_arn(&self, account_id: &str) -> Option<String> {
+        let (prefix, resource) = self.arn.split_once(":root/")?;
+        let (org_id, _) = resource.split_once('/')?;
+        Some(format!("{prefix}:account/{org_id}/{account_id}"))
+    }
 }
 
 /// An organizational unit.
@@ -58,8 +77,8 @@ pub struct CreateRequest {
 
 /// The Organizations calls orgops makes.
 pub trait Organizations: Send + Sync + 'static {
-    /// ListRoots: the organization's root id.
-    fn root_id(&self) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// ListRoots: the organization's root.
+    fn root(&self) -> impl Future<Output = Result<OrgRoot, AwsError>> + Send;
     /// ListOrganizationalUnitsForParent, all pages.
     fn child_ous(&self, parent_id: &str) -> impl Future<Output = Result<Vec<OrgUnit>, AwsError>> + Send;
     /// ListAccountsForParent, all pages.
@@ -70,9 +89,13 @@ pub trait Organizations: Send + Sync + 'static {
     fn parent_of(&self, account_id: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
     /// ListTagsForResource, all pages.
     fn tags_of(&self, resource_id: &str) -> impl Future<Output = Result<Tags, AwsError>> + Send;
-    /// CreateAccount with tags. Not idempotent: the caller must guard against repeats.
+    /// Waits for CreateAccount's rate limit: the permit lets one request go out at once.
+    fn reserve_create(&self) -> impl Future<Output = Permit> + Send;
+    /// CreateAccount with tags, sent at once on a permit. Not idempotent: the caller must
+    /// guard against repeats, and the request is never retried here.
     fn create_account(
         &self,
+        permit: Permit,
         name: &str,
         email: &str,
         tags: &Tags,
@@ -153,9 +176,13 @@ fn sdk_tags(tags: &Tags) -> Result<Vec<Tag>, AwsError> {
 }
 
 impl Organizations for SdkOrganizations {
-    async fn root_id(&self) -> Result<String, AwsError> {
+    async fn root(&self) -> Result<OrgRoot, AwsError> {
         let out = self.gate.send(SERVICE, "ListRoots", self.client.list_roots().send()).await?;
-        Ok(out.roots().first().and_then(|r| r.id()).unwrap_or_default().to_string())
+        let root = out.roots().first();
+        Ok(OrgRoot {
+            id: root.and_then(|r| r.id()).unwrap_or_default().to_string(),
+            arn: root.and_then(|r| r.arn()).unwrap_or_default().to_string(),
+        })
     }
 
     async fn child_ous(&self, parent_id: &str) -> Result<Vec<OrgUnit>, AwsError> {
@@ -225,10 +252,31 @@ impl Organizations for SdkOrganizations {
         Ok(pairs.into_iter().collect())
     }
 
-    async fn create_account(&self, name: &str, email: &str, tags: &Tags) -> Result<CreateRequest, AwsError> {
-        let request =
-            self.client.create_account().account_name(name).email(email).set_tags(Some(sdk_tags(tags)?)).send();
-        let out = self.gate.send(SERVICE, "CreateAccount", request).await?;
+    async fn reserve_create(&self) -> Permit {
+        self.gate.reserve(SERVICE, "CreateAccount").await
+    }
+
+    async fn create_account(
+        &self,
+        permit: Permit,
+        name: &str,
+        email: &str,
+        tags: &Tags,
+    ) -> Result<CreateRequest, AwsError> {
+        // A retry after a lost answer could create a second account: the caller's marker
+        // settles a lost answer instead, so the SDK must not retry this one.
+        let no_retries = aws_sdk_organizations::config::Builder::default()
+            .retry_config(aws_sdk_organizations::config::retry::RetryConfig::disabled());
+        let request = self
+            .client
+            .create_account()
+            .account_name(name)
+            .email(email)
+            .set_tags(Some(sdk_tags(tags)?))
+            .customize()
+            .config_override(no_retries)
+            .send();
+        let out = self.gate.send_with(permit, request).await?;
         Ok(out.create_account_status().map(create_request).unwrap_or_else(|| CreateRequest {
             id: String::new(),
             account_name: name.to_string(),

@@ -1,0 +1,108 @@
+//! AwsAccount creation while the operator is killed with SIGKILL at random moments and
+//! restarted each time, as a Deployment restarts a crashed container: every account is
+//! created exactly once and every object becomes Ready.
+
+use orgops_e2e::accounts::{PAYROLL, account, email, setup};
+use orgops_e2e::aws::{self, organizations};
+use orgops_e2e::operator::{Operator, OperatorOptions};
+use orgops_e2e::{apply, condition, eventually};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ACCOUNTS: usize = 12;
+/// After the last restart, every object is Ready within this many seconds: the 60 s
+/// grace of a marker whose request never left (the worst place for a kill), plus the
+/// creations still to do.
+const READY_WITHIN_S: u64 = 100;
+
+/// xorshift64*: a small seeded generator, so a failing run can be replayed.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound
+    }
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| v.parse().unwrap_or_else(|_| panic!("{name} must be a number")))
+}
+
+#[tokio::test]
+async fn a_batch_created_under_random_kills_gets_each_account_exactly_once() {
+    let seed = env_number("ORGOPS_CHAOS_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
+    // A namespace (and so emails) of its own per run, so that runs never meet.
+    let ns = &format!("acct-chaos-{:04x}", seed & 0xffff);
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let kills = env_number("ORGOPS_CHAOS_KILLS").unwrap_or(10);
+    eprintln!("chaos seed {seed}, {kills} kills (replay with ORGOPS_CHAOS_SEED={seed})");
+    let mut random = Random(seed);
+
+    // AWS calls counted by a proxy in front of moto, outside the process under test.
+    let calls: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
+    let counter = calls.clone();
+    let proxy = orgops_e2e::proxy::start(
+        std::env::var("AWS_ENDPOINT_URL").unwrap(),
+        Arc::new(move |operation: &str| *counter.lock().unwrap().entry(operation.to_string()).or_default() += 1),
+    )
+    .await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.aws_endpoint = Some(proxy);
+    let mut operator = Operator::start(options).await;
+
+    let names: Vec<String> = (0..ACCOUNTS).map(|i| format!("batch-{i:02}")).collect();
+    let started = Instant::now();
+    for name in &names {
+        apply(&api, &account(ns, name, json!({}))).await.unwrap();
+    }
+    let watcher = api.clone();
+    let all_ready = tokio::spawn(async move {
+        eventually(600, "all Ready", || async {
+            let list = watcher.list(&Default::default()).await.ok()?;
+            let ready = list.items.iter().filter(|o| condition(o, "Ready").is_some_and(|(s, _, _)| s == "True"));
+            (ready.count() == ACCOUNTS).then(|| started.elapsed())
+        })
+        .await
+    });
+    for _ in 0..kills {
+        tokio::time::sleep(Duration::from_millis(300 + random.below(2200))).await;
+        operator.kill9();
+        operator.restart("3s").await;
+    }
+    let last_restart = Instant::now();
+    eventually(READY_WITHIN_S, &format!("{ACCOUNTS} accounts Ready after the last restart (seed {seed})"), || async {
+        let list = api.list(&Default::default()).await.ok()?;
+        let ready = list.items.iter().filter(|o| condition(o, "Ready").is_some_and(|(s, _, _)| s == "True")).count();
+        (ready == ACCOUNTS).then_some(())
+    })
+    .await;
+    let restarts_took = last_restart.duration_since(started);
+    eprintln!(
+        "{ACCOUNTS} accounts Ready {:.1} s after they were applied ({kills} kills and restarts over the first {:.1} s)",
+        all_ready.await.unwrap().as_secs_f64(),
+        restarts_took.as_secs_f64()
+    );
+
+    let mut all = Vec::new();
+    for name in &names {
+        let ids = aws::accounts_with_email(&org, &email(ns, name)).await;
+        assert_eq!(ids.len(), 1, "{name}: accounts with its email: {ids:?} (seed {seed})");
+        all.extend(ids);
+    }
+    let in_namespace = aws::accounts_with_email_suffix(&org, &format!("@{ns}.example.com")).await;
+    assert_eq!(in_namespace.len(), ACCOUNTS, "no account beyond one per object (seed {seed})");
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.get("CreateAccount"), Some(&(ACCOUNTS as u32)), "one CreateAccount per account: {calls:?}");
+    eprintln!(
+        "AWS calls per created account: {}",
+        calls.iter().map(|(op, n)| format!("{op}={:.2}", *n as f64 / ACCOUNTS as f64)).collect::<Vec<_>>().join(" ")
+    );
+}
