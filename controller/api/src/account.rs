@@ -129,6 +129,10 @@ pub struct AwsAccountStatus {
     /// controller resolves it instead of creating a second account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_creation: Option<PendingCreation>,
+    /// Whether the AWS resource carries orgops's ownership tags naming this object:
+    /// `false` for a resource observed (`managementPolicy: ObserveOnly`) but not owned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned: Option<bool>,
     /// The last difference found between the spec and AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drift: Option<DriftRecord>,

@@ -262,6 +262,10 @@ pub struct SecurityBaselineStatus {
     /// IN_SYNC, DRIFTED or NOT_CHECKED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift_status: Option<String>,
+    /// Whether the AWS resource carries orgops's ownership tags naming this object:
+    /// `false` for a resource observed (`managementPolicy: ObserveOnly`) but not owned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned: Option<bool>,
     /// The last difference found between the spec and AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drift: Option<DriftRecord>,

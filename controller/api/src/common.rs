@@ -151,6 +151,10 @@ pub trait ManagedStatus {
     fn last_drift(&self) -> Option<&DriftRecord>;
     /// Mutable access to the last drift found.
     fn last_drift_mut(&mut self) -> &mut Option<DriftRecord>;
+    /// Whether the AWS resource carries orgops's ownership of this object.
+    fn owned(&self) -> Option<bool>;
+    /// Records whether it does.
+    fn set_owned(&mut self, owned: Option<bool>);
 }
 
 /// Implements [`ManagedSpec`] and [`ManagedStatus`] for a kind whose status has the
@@ -184,6 +188,12 @@ macro_rules! managed_kind {
             }
             fn last_drift_mut(&mut self) -> &mut Option<$crate::common::DriftRecord> {
                 &mut self.last_drift
+            }
+            fn owned(&self) -> Option<bool> {
+                self.owned
+            }
+            fn set_owned(&mut self, owned: Option<bool>) {
+                self.owned = owned;
             }
         }
     };

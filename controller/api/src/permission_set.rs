@@ -204,6 +204,10 @@ pub struct PermissionSetRequestStatus {
     /// Whether the current policies are provisioned to every assigned account.
     #[serde(default)]
     pub provisioned: bool,
+    /// Whether the AWS resource carries orgops's ownership tags naming this object:
+    /// `false` for a resource observed (`managementPolicy: ObserveOnly`) but not owned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned: Option<bool>,
     /// The last difference found between the spec and AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drift: Option<DriftRecord>,

@@ -84,6 +84,10 @@ pub struct SubdomainDelegationStatus {
     /// The last Route 53 change id, until it is INSYNC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_id: Option<String>,
+    /// Whether the AWS resource carries orgops's ownership tags naming this object:
+    /// `false` for a resource observed (`managementPolicy: ObserveOnly`) but not owned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned: Option<bool>,
     /// The last difference found between the spec and AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drift: Option<DriftRecord>,

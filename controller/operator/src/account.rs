@@ -2,11 +2,12 @@
 //! contacts as the spec says, and closes it on deletion when asked to.
 
 use crate::aws::account_management::{AccountManagement, ContactDetails, ContactType};
-use crate::aws::expiring::Expiring;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::{CreateState, Organizations, Tags};
+use crate::aws::sweep_cache::SweepCache;
 use crate::aws::{AwsError, FailureKind};
 use crate::policy::Grants;
+use crate::reconcile::ownership;
 use crate::reconcile::{Availability, Error, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusSink};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -16,11 +17,6 @@ use orgops_api::{AwsAccount, AwsAccountStatus};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Tag naming the object that owns an AWS resource (`namespace/name`).
-pub const OWNER_TAG: &str = "orgops.dev/owner";
-/// Tag holding the owning object's UID.
-pub const UID_TAG: &str = "orgops.dev/uid";
 
 /// AWS allows this many CreateAccount requests in progress at once.
 pub const MAX_CREATES_IN_FLIGHT: usize = 5;
@@ -36,8 +32,6 @@ const PRE_CREATE_SNAPSHOT_AGE: Duration = Duration::from_secs(30);
 /// Tuning of the account kind.
 #[derive(Clone, Debug)]
 pub struct AccountSettings {
-    /// How long details (contacts) are cached: the resync period.
-    pub details_max_age: Duration,
     /// How long a creation marker without a request id waits for AWS to show the request
     /// before orgops concludes CreateAccount never reached AWS.
     pub unconfirmed_create_grace: Duration,
@@ -48,7 +42,7 @@ pub struct AccountKind<O: Organizations, C: AccountManagement> {
     org: Arc<OrgCache<O>>,
     management: C,
     settings: AccountSettings,
-    contact_cache: Expiring<(String, ContactType), Option<ContactDetails>>,
+    contact_cache: SweepCache<(String, ContactType), Option<ContactDetails>>,
     creating: Mutex<HashSet<String>>,
 }
 
@@ -58,7 +52,7 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
         AccountKind {
             org,
             management,
-            contact_cache: Expiring::new(settings.details_max_age),
+            contact_cache: SweepCache::default(),
             settings,
             creating: Mutex::new(HashSet::new()),
         }
@@ -219,10 +213,7 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
     }
 
     fn desired_tags(obj: &AwsAccount) -> Tags {
-        let mut tags = obj.spec.tags.clone();
-        tags.insert(OWNER_TAG.into(), owner(obj));
-        tags.insert(UID_TAG.into(), obj.uid().unwrap_or_default());
-        tags
+        ownership::desired_tags(obj, &obj.spec.tags)
     }
 
     fn target_ou(&self, obj: &AwsAccount) -> Result<String, Error> {
@@ -233,10 +224,6 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
             ))
         })
     }
-}
-
-fn owner(obj: &AwsAccount) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
 /// Maps an AWS failure onto the driver's classes: throttling and 5xx retry; a refusal
@@ -273,24 +260,14 @@ fn details(contact: &Contact) -> ContactDetails {
     }
 }
 
-/// The tag differences, one per key: `tags.<key>`.
-pub fn tag_diffs(desired: &Tags, actual: &Tags) -> Vec<FieldDiff> {
-    let keys: std::collections::BTreeSet<&String> = desired.keys().chain(actual.keys()).collect();
-    keys.into_iter()
-        .filter(|k| desired.get(*k) != actual.get(*k))
-        .map(|k| {
-            FieldDiff::new(
-                format!("tags.{k}"),
-                desired.get(k).cloned().unwrap_or_else(|| "(absent)".into()),
-                actual.get(k).cloned().unwrap_or_else(|| "(absent)".into()),
-            )
-        })
-        .collect()
-}
-
 impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
     type Resource = AwsAccount;
     const KIND: &'static str = "AwsAccount";
+
+    async fn begin_sweep(&self) -> Result<(), Error> {
+        self.contact_cache.begin_sweep(tokio::time::Instant::now());
+        self.org.begin_sweep().await.map_err(aws_error)
+    }
 
     async fn check_policy(&self, obj: &AwsAccount, grants: &Grants) -> Result<(), Error> {
         if grants.policy.admin {
@@ -299,7 +276,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         let spec = &obj.spec;
         let by_id = spec.organizational_unit.starts_with("ou-") || spec.organizational_unit.starts_with("r-");
         if by_id {
-            self.org.ensure_fresh().await.map_err(aws_error)?;
+            self.org.ensure_loaded().await.map_err(aws_error)?;
         }
         let path = if by_id {
             self.org.read(|s| s.ou_path(&spec.organizational_unit))
@@ -316,7 +293,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         let created_by_request =
             status.and_then(|s| s.pending_creation.as_ref()).is_some_and(|p| p.request_id.is_some());
         if !linked && !created_by_request {
-            self.org.ensure_fresh().await.map_err(aws_error)?;
+            self.org.ensure_loaded().await.map_err(aws_error)?;
             let current = self.org.read(|s| {
                 let account = match &spec.account_id {
                     Some(id) => s.account(id),
@@ -327,8 +304,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
             if let Some((id, current_path)) = current {
                 // An account carrying this object's uid is its own creation (found after a
                 // crash, before the move into its OU), not an adoption.
-                let uid = obj.uid().unwrap_or_default();
-                if self.org.tags(&id).await.map_err(aws_error)?.get(UID_TAG) == Some(&uid) {
+                if ownership::carries_uid(obj, &self.org.tags(&id).await.map_err(aws_error)?) {
                     return Ok(());
                 }
                 grants.check_organizational_unit(
@@ -353,7 +329,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
                 None => return Ok(Observation::Absent),
             }
         }
-        self.org.ensure_fresh().await.map_err(aws_error)?;
+        self.org.ensure_loaded().await.map_err(aws_error)?;
         let target_ou = self.target_ou(obj)?;
 
         let account = match &account_id {
@@ -386,9 +362,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         }
 
         let actual_tags = self.org.tags(&account.id).await.map_err(aws_error)?;
-        if let Some(other) = actual_tags.get(OWNER_TAG).filter(|o| **o != owner(obj)) {
-            return Err(Error::forbidden(format!("account {} is managed by AwsAccount {other}", account.id)));
-        }
+        ownership::check_not_owned_by_another(obj, &format!("account {}", account.id), &actual_tags)?;
 
         let parent = self.org.read(|s| s.parent_of(&account.id).map(str::to_string)).unwrap_or_default();
         status.account_id = Some(account.id.clone());
@@ -408,7 +382,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
                 status.ou_path.clone().unwrap_or(parent),
             ));
         }
-        diffs.extend(tag_diffs(&Self::desired_tags(obj), &actual_tags));
+        diffs.extend(ownership::tag_diffs(obj, &spec.tags, &actual_tags));
         if let Some(wanted) = &spec.alternate_contacts {
             for kind in ContactType::ALL {
                 if let Some(contact) = contact_of(wanted, kind) {
@@ -513,22 +487,24 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
             self.org.record_name(&account_id, &obj.spec.account_name);
             done.push("renamed".to_string());
         }
-        if diffs.iter().any(|d| d.path.starts_with("tags.")) {
-            let desired = Self::desired_tags(obj);
-            let actual = self.org.tags(&account_id).await.map_err(aws_error)?;
-            let to_set: Tags = desired
-                .iter()
-                .filter(|(k, v)| actual.get(*k) != Some(*v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let to_remove: Vec<String> = actual.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+        // Exactly the tags that differ: under driftPolicy Report, taking ownership must not
+        // also correct a drifted tag.
+        let desired = Self::desired_tags(obj);
+        let keys: Vec<&str> = diffs.iter().filter_map(|d| d.path.strip_prefix("tags.")).collect();
+        if !keys.is_empty() {
+            let mut tags = self.org.tags(&account_id).await.map_err(aws_error)?;
+            let to_set: Tags = keys.iter().filter_map(|k| Some((k.to_string(), desired.get(*k)?.clone()))).collect();
+            let to_remove: Vec<String> =
+                keys.iter().filter(|k| !desired.contains_key(**k)).map(|k| k.to_string()).collect();
             if !to_set.is_empty() {
                 self.org.org().tag(&account_id, &to_set).await.map_err(aws_error)?;
             }
             if !to_remove.is_empty() {
                 self.org.org().untag(&account_id, &to_remove).await.map_err(aws_error)?;
             }
-            self.org.record_tags(&account_id, desired);
+            tags.extend(to_set);
+            tags.retain(|k, _| !to_remove.contains(k));
+            self.org.record_tags(&account_id, tags);
             done.push("tagged".to_string());
         }
         if let Some(wanted) = &obj.spec.alternate_contacts {

@@ -5,6 +5,7 @@ use super::*;
 use crate::aws::fake::{FakeAccountManagement, FakeOrg, aws};
 use crate::aws::organizations::CreateRequest;
 use crate::policy::{NamespacePolicy, Policy, PolicyStore};
+use crate::reconcile::ownership::{OWNER_TAG, UID_TAG};
 use futures::future::BoxFuture;
 
 /// Records what the kind persisted mid-create.
@@ -27,8 +28,8 @@ struct Fixture {
 fn fixture_with_grace(grace: Duration) -> Fixture {
     let org = Arc::new(FakeOrg::new());
     let management = Arc::new(FakeAccountManagement::default());
-    let cache = Arc::new(OrgCache::new(org.clone(), Duration::from_secs(300)));
-    let settings = AccountSettings { details_max_age: Duration::from_secs(300), unconfirmed_create_grace: grace };
+    let cache = Arc::new(OrgCache::new(org.clone()));
+    let settings = AccountSettings { unconfirmed_create_grace: grace };
     Fixture { kind: AccountKind::new(cache, management.clone(), settings), org, management }
 }
 
@@ -505,11 +506,25 @@ async fn delete_closes_then_reports_pending_closure_until_suspended() {
     assert_eq!(f.org.count("CloseAccount"), 1);
 }
 
-#[test]
-fn tag_differences_cover_changed_added_and_removed_keys() {
-    let desired: Tags = [("a", "1"), ("b", "2")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-    let actual: Tags = [("a", "1"), ("b", "3"), ("c", "4")].into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-    let diffs = tag_diffs(&desired, &actual);
-    assert_eq!(diffs, [FieldDiff::new("tags.b", "2", "3"), FieldDiff::new("tags.c", "(absent)", "4")]);
-    assert!(tag_diffs(&desired, &desired).is_empty());
+#[tokio::test]
+async fn taking_ownership_writes_only_the_ownership_tags() {
+    let f = fixture();
+    f.org.add_account("111122223333", "prod@example.com", "ou-root-payr0000");
+    f.org
+        .state
+        .lock()
+        .unwrap()
+        .tags
+        .insert("111122223333".into(), [("team".to_string(), "drifted".to_string())].into());
+    let obj = account(serde_json::json!({"accountId": "111122223333", "driftPolicy": "Report"}));
+    let mut status = AwsAccountStatus::default();
+    let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else { panic!() };
+    let ownership: Vec<FieldDiff> = diffs.iter().filter(|d| d.ownership).cloned().collect();
+    assert_eq!(ownership.len(), 2, "{diffs:?}");
+    f.kind.update(&obj, &mut status, &ownership).await.unwrap();
+    let tags = f.org.state.lock().unwrap().tags["111122223333"].clone();
+    assert_eq!(tags.get("team").map(String::as_str), Some("drifted"), "the drifted tag is left to the driver");
+    assert_eq!(tags.get(OWNER_TAG).map(String::as_str), Some("payroll/payroll-prod"));
+    assert_eq!(tags.get(UID_TAG).map(String::as_str), Some("uid-1"));
+    assert_eq!(f.org.count("UntagResource"), 0);
 }

@@ -1,7 +1,8 @@
 //! Prometheus metrics of the operator, on one registry served at `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The operator's metrics. Cheap to clone: every field is a handle.
@@ -28,6 +29,19 @@ pub struct Metrics {
     pub forbidden: IntCounterVec,
     /// AWS API calls by service, operation and outcome.
     pub aws_calls: IntCounterVec,
+    /// Objects waiting to be reconciled because they are new, changed, being deleted or
+    /// were found unsettled at start-up, by kind.
+    pub pending: IntGaugeVec,
+    /// How long the last complete sweep (snapshot refresh and a re-check of every
+    /// object) took, by kind.
+    pub sweep_duration: GaugeVec,
+    /// How often each object is re-checked in fact: the resync, or the sweep when it
+    /// takes longer, by kind.
+    pub recheck_period: GaugeVec,
+    /// Complete sweeps, by kind.
+    pub sweeps: IntCounterVec,
+    /// The configured resync period.
+    pub resync: Gauge,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -81,6 +95,29 @@ impl Metrics {
                 "AWS API calls by service, operation and outcome (success, throttled, client_error, server_error, error)",
                 &["service", "operation", "outcome"],
             ),
+            pending: gauge(
+                "orgops_pending_objects",
+                "Objects waiting to be reconciled because they are new, changed, being deleted or were found unsettled at start-up",
+                &["kind"],
+            ),
+            sweep_duration: GaugeVec::new(
+                Opts::new(
+                    "orgops_sweep_duration_seconds",
+                    "How long the last complete sweep (snapshot refresh and a re-check of every object) took",
+                ),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            recheck_period: GaugeVec::new(
+                Opts::new(
+                    "orgops_recheck_period_seconds",
+                    "How often each object is re-checked in fact: the resync, or the sweep when it takes longer",
+                ),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            sweeps: counter("orgops_sweeps_total", "Complete sweeps over every object, by kind", &["kind"]),
+            resync: Gauge::new("orgops_resync_seconds", "The configured resync period").expect("valid metric"),
             registry,
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
@@ -95,6 +132,11 @@ impl Metrics {
             Box::new(metrics.drifted.clone()),
             Box::new(metrics.forbidden.clone()),
             Box::new(metrics.aws_calls.clone()),
+            Box::new(metrics.pending.clone()),
+            Box::new(metrics.sweep_duration.clone()),
+            Box::new(metrics.recheck_period.clone()),
+            Box::new(metrics.sweeps.clone()),
+            Box::new(metrics.resync.clone()),
         ];
         for collector in collectors {
             metrics.registry.register(collector).expect("metric registered once");

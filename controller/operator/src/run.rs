@@ -10,16 +10,13 @@ use crate::aws::{CallGate, load_sdk_config};
 use crate::kube_side::{ApiServer, EventPublisher};
 use crate::leader::{Elector, LeaseSettings, identity};
 use crate::policy::PolicyStore;
-use crate::reconcile::{Driver, DriverConfig, KubeSide, ManagedKind};
+use crate::reconcile::runner::{self, RunnerSettings};
+use crate::reconcile::{Driver, DriverConfig};
 use crate::{http, metrics::Metrics};
 use anyhow::{Context, bail};
-use futures::StreamExt;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::watcher;
 use kube::{Api, Client};
 use orgops_api::AwsAccount;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +41,13 @@ pub struct RunArgs {
     /// Objects of one kind reconciled at once.
     #[arg(long, env = "ORGOPS_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
+    /// Of those, how many may be periodic re-checks: changes always find a free worker,
+    /// and wait behind at most this many re-checks for an AWS rate limit.
+    #[arg(long, env = "ORGOPS_RECHECK_CONCURRENCY", default_value_t = 4)]
+    pub recheck_concurrency: u16,
+    /// Organizations read calls per second (List*, Describe*), shared by every object.
+    #[arg(long, env = "ORGOPS_ORGANIZATIONS_READ_RATE", default_value_t = 8.0)]
+    pub organizations_read_rate: f64,
     /// Elect a leader through a Lease, so that of several replicas only one reconciles.
     #[arg(long, env = "ORGOPS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
@@ -89,21 +93,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let metrics = Metrics::new();
     let sdk = load_sdk_config().await;
-    let gate = CallGate::new(aws_rate_limits(), RateLimiter::per_second(5.0, 5), metrics.aws_calls.clone());
-    let org = Arc::new(OrgCache::new(
-        SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone()),
-        args.resync,
-    ));
+    if args.organizations_read_rate.is_nan() || args.organizations_read_rate <= 0.0 {
+        bail!("--organizations-read-rate must be positive");
+    }
+    let limits = aws_rate_limits(args.organizations_read_rate);
+    let gate = CallGate::new(limits, RateLimiter::per_second(5.0, 5), metrics.aws_calls.clone());
+    let org = Arc::new(OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())));
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate);
-    let account_kind = AccountKind::new(
-        org,
-        contacts,
-        AccountSettings { details_max_age: args.resync, unconfirmed_create_grace: args.unconfirmed_create_grace },
-    );
+    let account_kind =
+        AccountKind::new(org, contacts, AccountSettings { unconfirmed_create_grace: args.unconfirmed_create_grace });
     let events = Arc::new(EventPublisher::new(client.clone(), "orgops", &identity()));
-    let config = DriverConfig { resync: args.resync, ..DriverConfig::default() };
-    let accounts =
-        Arc::new(Driver::new(account_kind, ApiServer::new(client.clone(), events), policy, metrics.clone(), config));
+    let accounts = Arc::new(Driver::new(
+        account_kind,
+        ApiServer::new(client.clone(), events),
+        policy,
+        metrics.clone(),
+        DriverConfig::default(),
+    ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -131,7 +137,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(namespace) => Api::<AwsAccount>::namespaced(client.clone(), namespace),
         None => Api::<AwsAccount>::all(client.clone()),
     };
-    let controller = tokio::spawn(run_controller(account_api, accounts, args.concurrency, stopped(stop_rx.clone())));
+    let runner_settings = RunnerSettings {
+        concurrency: usize::from(args.concurrency.max(1)),
+        recheck_slots: usize::from(args.recheck_concurrency.clamp(1, args.concurrency.max(1))),
+        resync: args.resync,
+    };
+    let controller =
+        tokio::spawn(runner::run(account_api, accounts, metrics.clone(), runner_settings, stop_rx.clone()));
 
     tracing::info!(resync_s = args.resync.as_secs(), "orgops is running");
     let lost = async {
@@ -170,8 +182,8 @@ fn lease_settings(args: &RunArgs) -> LeaseSettings {
 }
 
 /// Client-side limits per AWS operation, at or under the AWS quotas.
-fn aws_rate_limits() -> HashMap<&'static str, RateLimiter> {
-    let read = || RateLimiter::per_second(8.0, 10);
+fn aws_rate_limits(organizations_reads: f64) -> HashMap<&'static str, RateLimiter> {
+    let read = || RateLimiter::per_second(organizations_reads, 10);
     let write = || RateLimiter::per_second(2.0, 5);
     HashMap::from([
         ("organizations:ListRoots", read()),
@@ -191,35 +203,6 @@ fn aws_rate_limits() -> HashMap<&'static str, RateLimiter> {
         ("account:PutAlternateContact", write()),
         ("account:PutAccountName", write()),
     ])
-}
-
-/// Runs one kind's controller until `stop` resolves.
-async fn run_controller<K, S>(
-    api: Api<K::Resource>,
-    driver: Arc<Driver<K, S>>,
-    concurrency: u16,
-    stop: impl Future<Output = ()> + Send + Sync + 'static,
-) where
-    K: ManagedKind,
-    S: KubeSide<K::Resource> + 'static,
-    K::Resource: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
-{
-    Controller::new(api, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(concurrency))
-        .graceful_shutdown_on(stop)
-        .run(
-            |obj, driver: Arc<Driver<K, S>>| async move {
-                Ok::<_, Infallible>(Action::requeue(driver.reconcile(&obj).await))
-            },
-            |_, error: &Infallible, _| match *error {},
-            driver,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(kind = K::KIND, %error, "controller event");
-            }
-        })
-        .await;
 }
 
 /// Fails with a message naming each missing CRD when the API server does not serve it.

@@ -110,13 +110,80 @@ async fn out_of_band_changes_are_corrected_within_a_resync() {
     assert_eq!(drift["corrected"], true);
     let fields: Vec<&str> = drift["fields"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
     assert!(!fields.is_empty());
-    // A resync may fall between the intruder's edits, so the fields may span two reports.
-    let events = events_of(ns, "main");
-    let detected: Vec<&str> = events.iter().filter(|(r, _)| r == "DriftDetected").map(|(_, m)| m.as_str()).collect();
-    for field in ["organizationalUnit", "tags.team", "tags.stray", "alternateContacts.security"] {
-        assert!(detected.iter().any(|m| m.contains(field)), "{field} not reported: {detected:?}");
+    // A sweep may fall between the intruder's edits, so the fields may span two Events.
+    let corrected = || async {
+        let events = events_of(ns, "main");
+        events.into_iter().filter(|(r, _)| r == "DriftCorrected").map(|(_, m)| m).collect::<Vec<_>>()
+    };
+    let first = corrected().await;
+    for change in [
+        &format!("organizationalUnit: {BILLING} → {PAYROLL}"),
+        "tags.team: intruder → payroll",
+        "tags.stray: x → (absent)",
+        "alternateContacts.security: Intruder <intruder@example.com> → Sec <sec@example.com>",
+    ] {
+        assert!(first.iter().any(|m| m.contains(change)), "{change} not reported: {first:?}");
     }
-    assert!(events.iter().any(|(reason, _)| reason == "DriftCorrected"));
+
+    // A second, different correction is an Event of its own, not folded into the first.
+    aws::set_tag(&org, &id, "team", "other-intruder").await;
+    let second = eventually(15, "a second DriftCorrected Event", || async {
+        let now = corrected().await;
+        (now.len() > first.len()).then_some(now)
+    })
+    .await;
+    assert!(second.iter().any(|m| m.contains("tags.team: other-intruder → payroll")), "{second:?}");
+    assert!(first.iter().all(|m| second.contains(m)), "earlier corrections are kept: {second:?}");
+}
+
+/// Samples the time from an out-of-band OU move to its correction, at spread points of
+/// the resync cycle; each must be within one resync plus a pass.
+#[tokio::test]
+async fn a_move_is_corrected_within_one_resync_wherever_it_lands_in_the_cycle() {
+    const RESYNC_S: f64 = 10.0;
+    const MARGIN_S: f64 = 2.0;
+    let ns = "acct-drift-bound";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.resync = "10s";
+    let _operator = Operator::start(options).await;
+    apply(&api, &account(ns, "main", json!({}))).await.unwrap();
+    let id = status_str(&until_condition(&api, "main", "Ready", "True", "Available").await, "accountId");
+    let payroll = aws::ou_id(&org, PAYROLL).await;
+    let billing = aws::ou_id(&org, BILLING).await;
+
+    let mut samples = Vec::new();
+    for step in 0..6 {
+        // Corrections happen just after a sweep begins: waiting step/6 of a resync after
+        // one puts the next move at that point of the cycle.
+        tokio::time::sleep(std::time::Duration::from_secs_f64(RESYNC_S * step as f64 / 6.0 + 0.3)).await;
+        org.move_account()
+            .account_id(&id)
+            .source_parent_id(&payroll)
+            .destination_parent_id(&billing)
+            .send()
+            .await
+            .unwrap();
+        let moved = Instant::now();
+        eventually(30, "the move corrected", || async { (aws::parent_of(&org, &id).await == payroll).then_some(()) })
+            .await;
+        samples.push(moved.elapsed().as_secs_f64());
+    }
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    eprintln!(
+        "OU move corrected after min {:.1} s, median {:.1} s, max {:.1} s (resync {RESYNC_S} s): {samples:.1?}",
+        sorted[0],
+        (sorted[2] + sorted[3]) / 2.0,
+        sorted[5]
+    );
+    assert!(
+        sorted[5] <= RESYNC_S + MARGIN_S,
+        "a correction took longer than one resync plus {MARGIN_S} s: {samples:?}"
+    );
+    let object = api.get("main").await.unwrap();
+    assert_eq!(object.data["status"]["lastDrift"]["fields"], json!(["organizationalUnit"]));
 }
 
 #[tokio::test]

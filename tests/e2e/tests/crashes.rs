@@ -106,3 +106,40 @@ async fn a_batch_created_under_random_kills_gets_each_account_exactly_once() {
         calls.iter().map(|(op, n)| format!("{op}={:.2}", *n as f64 / ACCOUNTS as f64)).collect::<Vec<_>>().join(" ")
     );
 }
+
+#[tokio::test]
+async fn a_marker_whose_request_never_reached_aws_waits_out_the_grace_then_creates_once() {
+    let ns = "acct-lost-marker";
+    let api = setup(ns).await;
+    let org = organizations().await;
+    // A previous leader persisted the marker and died before sending CreateAccount.
+    apply(&api, &account(ns, "main", json!({}))).await.unwrap();
+    let marked_at = k8s_openapi::jiff::Timestamp::now();
+    let status = json!({
+        "apiVersion": "orgops.dev/v1alpha1", "kind": "AwsAccount",
+        "status": {"pendingCreation": {"requestedAt": marked_at.to_string()}}
+    });
+    api.patch_status(
+        "main",
+        &kube::api::PatchParams::apply("previous-leader").force(),
+        &kube::api::Patch::Apply(&status),
+    )
+    .await
+    .unwrap();
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.extra_args = vec!["--unconfirmed-create-grace".into(), "8s".into()];
+    let operator = Operator::start(options).await;
+
+    let waiting = orgops_e2e::accounts::until_condition(&api, "main", "Ready", "False", "Creating").await;
+    let (_, _, message) = condition(&waiting, "Ready").unwrap();
+    assert!(message.contains("to learn whether the CreateAccount sent at"), "{message}");
+    assert!(aws::accounts_with_email(&org, &email(ns, "main")).await.is_empty());
+
+    let ready = orgops_e2e::accounts::until_condition(&api, "main", "Ready", "True", "Available").await;
+    let waited = k8s_openapi::jiff::Timestamp::now().duration_since(marked_at).as_secs_f64();
+    eprintln!("created {waited:.1} s after the marker (grace 8 s)");
+    assert!(waited >= 8.0, "created before the grace ended");
+    let ids = aws::accounts_with_email(&org, &email(ns, "main")).await;
+    assert_eq!(ids, [orgops_e2e::accounts::status_str(&ready, "accountId")]);
+    assert_eq!(operator.aws_calls().get("CreateAccount"), Some(&1.0));
+}

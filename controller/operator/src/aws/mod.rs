@@ -3,12 +3,12 @@
 //! knows about Kubernetes.
 
 pub mod account_management;
-pub mod expiring;
 #[cfg(test)]
 pub mod fake;
 pub mod limits;
 pub mod org_cache;
 pub mod organizations;
+pub mod sweep_cache;
 
 use aws_sdk_organizations::config::http::HttpResponse;
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
@@ -179,6 +179,9 @@ impl CallGate {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let name = format!("{}:{}", permit.service, permit.operation);
+        // SDK request futures are large: on the heap, they do not swell every future that
+        // awaits them (a reconcile awaits several, nested).
+        let request = Box::pin(request);
         self.call_with(permit, async { request.await.map_err(|e| AwsError::from_sdk(&name, e)) }).await
     }
 

@@ -1,12 +1,12 @@
-//! A shared snapshot of the organization (OU tree, accounts and their parents), refreshed
-//! with a few paginated list calls at most once per resync, so observing an account costs
-//! no AWS call of its own. Per-account details (tags) are fetched on demand and kept for
-//! the same period. Writes update the snapshot in place, so nothing is re-read after a
-//! write orgops made itself.
+//! A shared snapshot of the organization (OU tree, accounts and their parents), read with
+//! a few paginated list calls at the start of each sweep, so observing an account costs
+//! no AWS call of its own. Per-account details (tags) are read on demand, once per sweep.
+//! Writes update the snapshot in place, so nothing is re-read after a write orgops made
+//! itself.
 
 use super::AwsError;
-use super::expiring::Expiring;
 use super::organizations::{OrgAccount, OrgRoot, OrgUnit, Organizations, Tags};
+use super::sweep_cache::SweepCache;
 use orgops_api::normalize_ou_path;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -116,23 +116,21 @@ impl LocalWrite {
     }
 }
 
-/// The shared, lazily refreshed snapshot of the organization.
+/// The shared snapshot of the organization, read at the start of each sweep.
 pub struct OrgCache<O: Organizations> {
     org: O,
-    max_age: Duration,
     state: Mutex<State>,
-    tags: Expiring<String, Tags>,
+    tags: SweepCache<String, Tags>,
     refreshing: tokio::sync::Mutex<()>,
 }
 
 impl<O: Organizations> OrgCache<O> {
-    /// A cache whose snapshot and details are re-read when older than `max_age`.
-    pub fn new(org: O, max_age: Duration) -> Self {
+    /// A cache with nothing read yet.
+    pub fn new(org: O) -> Self {
         OrgCache {
             org,
-            max_age,
             state: Mutex::new(State { snapshot: Snapshot::default(), fetched_at: None, writes: Vec::new() }),
-            tags: Expiring::new(max_age),
+            tags: SweepCache::default(),
             refreshing: tokio::sync::Mutex::new(()),
         }
     }
@@ -142,9 +140,19 @@ impl<O: Organizations> OrgCache<O> {
         &self.org
     }
 
-    /// Makes sure the snapshot is younger than the cache's maximum age.
-    pub async fn ensure_fresh(&self) -> Result<(), AwsError> {
-        self.ensure_younger_than(self.max_age).await
+    /// Makes sure a snapshot was read; sweeps keep it current.
+    pub async fn ensure_loaded(&self) -> Result<(), AwsError> {
+        if self.state.lock().unwrap().fetched_at.is_some() {
+            return Ok(());
+        }
+        self.ensure_current().await
+    }
+
+    /// Starts a sweep: the snapshot and the tags are read again, after this moment.
+    pub async fn begin_sweep(&self) -> Result<(), AwsError> {
+        let began = Instant::now();
+        self.tags.begin_sweep(began);
+        self.refresh_unless_fetched_since(began).await
     }
 
     /// Makes sure the snapshot is younger than `age`.
@@ -242,7 +250,7 @@ impl<O: Organizations> OrgCache<O> {
         Some(account)
     }
 
-    /// The account's tags, read at most once per maximum age.
+    /// The account's tags, read at most once per sweep.
     pub async fn tags(&self, account_id: &str) -> Result<Tags, AwsError> {
         if let Some(tags) = self.tags.get(&account_id.to_string()) {
             return Ok(tags);
@@ -321,8 +329,8 @@ mod tests {
     async fn a_move_made_while_a_refresh_reads_survives_the_refresh() {
         let org = std::sync::Arc::new(crate::aws::fake::FakeOrg::new());
         org.add_account("111122223333", "a@example.com", "r-root");
-        let cache = OrgCache::new(org.clone(), Duration::from_secs(300));
-        cache.ensure_fresh().await.unwrap();
+        let cache = OrgCache::new(org.clone());
+        cache.ensure_loaded().await.unwrap();
 
         // A refresh reads the account still in the root; the move lands before it ends.
         tokio::time::advance(Duration::from_secs(1)).await;

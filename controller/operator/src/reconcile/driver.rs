@@ -3,6 +3,7 @@
 
 use super::conditions::{self, ConditionUpdate, READY, SYNCED};
 use super::error::{Error, ErrorClass};
+use super::queue::{Next, Version};
 use super::{Availability, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusOf, StatusSink};
 use crate::metrics::Metrics;
 use crate::policy::PolicyStore;
@@ -25,8 +26,6 @@ const DRIFT_DETECTED: &str = "DriftDetected";
 /// Timing of requeues.
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
-    /// How often an object is observed when nothing happens (drift is corrected within it).
-    pub resync: Duration,
     /// How soon an object with AWS work in flight is looked at again.
     pub waiting: Duration,
     /// First retry delay after a retryable error; doubles per failure.
@@ -38,7 +37,6 @@ pub struct DriverConfig {
 impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig {
-            resync: Duration::from_secs(300),
             waiting: Duration::from_secs(5),
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(300),
@@ -203,19 +201,51 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         }
     }
 
-    /// Reconciles one object and returns when to look at it again. Every error is turned
+    /// The kind's own operations, for the runner's sweeps.
+    pub fn kind(&self) -> &K {
+        &self.kind
+    }
+
+    /// The version of the object a pass looks at.
+    pub fn version(obj: &K::Resource) -> Version {
+        Version { generation: obj.meta().generation, deleting: obj.meta().deletion_timestamp.is_some() }
+    }
+
+    /// Whether the object's status says nothing is left to do until the next sweep: this
+    /// generation was reconciled, nothing is being created or deleted, and the last pass
+    /// ended in sync or with an outcome only a change can alter (drift reported, refused
+    /// by policy, invalid). An object that is not settled is reconciled as a change.
+    pub fn settled(obj: &K::Resource) -> bool {
+        let meta = obj.meta();
+        let Some(status) = obj.status() else { return false };
+        let full = obj.spec().policies().management_policy == ManagementPolicy::Full;
+        if meta.deletion_timestamp.is_some()
+            || status.observed_generation() != meta.generation
+            || (full && !obj.finalizers().iter().any(|f| f == FINALIZER))
+        {
+            return false;
+        }
+        let conditions = status.conditions();
+        if matches!(conditions::reason(conditions, READY), Some("Creating" | "Deleting")) {
+            return false;
+        }
+        conditions::is_true(conditions, SYNCED)
+            || matches!(conditions::reason(conditions, SYNCED), Some(DRIFT_DETECTED | "Forbidden" | "Invalid"))
+    }
+
+    /// Reconciles one object and says when to look at it again. Every error is turned
     /// into conditions, an Event and a requeue here, so this never fails.
-    pub async fn reconcile(&self, obj: &K::Resource) -> Duration {
+    pub async fn reconcile(&self, obj: &K::Resource) -> Next {
         let started = Instant::now();
         let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
         let (outcome, requeue) = self.reconcile_object(obj, &key).await;
         self.metrics.reconciles.with_label_values(&[K::KIND, outcome.label()]).inc();
         self.metrics.reconcile_duration.with_label_values(&[K::KIND]).observe(started.elapsed().as_secs_f64());
-        tracing::debug!(kind = K::KIND, object = %key, outcome = outcome.label(), requeue_s = requeue.as_secs(), "reconciled");
+        tracing::debug!(kind = K::KIND, object = %key, outcome = outcome.label(), next = ?requeue, "reconciled");
         requeue
     }
 
-    async fn reconcile_object(&self, obj: &K::Resource, key: &str) -> (Outcome, Duration) {
+    async fn reconcile_object(&self, obj: &K::Resource, key: &str) -> (Outcome, Next) {
         let mut pass = Pass::<K> {
             obj,
             status: obj.status().cloned().unwrap_or_default(),
@@ -244,9 +274,9 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             self.kube.publish(obj, event).await;
         }
         let requeue = match outcome {
-            Outcome::Success | Outcome::Terminal => self.config.resync,
-            Outcome::Waiting => self.config.waiting,
-            Outcome::Retryable => self.backoff(key),
+            Outcome::Success | Outcome::Terminal => Next::Settled,
+            Outcome::Waiting => Next::After(self.config.waiting),
+            Outcome::Retryable => Next::After(self.backoff(key)),
         };
         (outcome, requeue)
     }
@@ -294,12 +324,45 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 }
             }
             Observation::Present { diffs, availability, linked } => {
-                match linked {
-                    Some(Linked::Adopted(message)) => pass.event(EventKind::Adopted, message),
-                    Some(Linked::Created(message)) => tracing::info!(kind = K::KIND, "{message}"),
-                    None => {}
+                let (ownership, mut diffs): (Vec<FieldDiff>, Vec<FieldDiff>) =
+                    diffs.into_iter().partition(|d| d.ownership);
+                let mut adopted = match linked {
+                    Some(Linked::Adopted(message)) => Some(message),
+                    Some(Linked::Created(message)) => {
+                        tracing::info!(kind = K::KIND, "{message}");
+                        None
+                    }
+                    None => None,
+                };
+                let owned_before = obj.status().and_then(|s| s.owned()) == Some(true);
+                if !full || ownership.is_empty() {
+                    // Under ObserveOnly, missing ownership tags are no drift: only a fact.
+                    pass.status.set_owned(Some(ownership.is_empty()));
+                } else if owned_before {
+                    // Ownership lost out of band is drift like any other field.
+                    diffs.extend(ownership);
+                } else {
+                    // Taking ownership of an adopted resource is part of adoption.
+                    self.kind.update(obj, &mut pass.status, &ownership).await?;
+                    pass.status.set_owned(Some(true));
+                    let paths: Vec<&str> = ownership.iter().map(|d| d.path.as_str()).collect();
+                    let took = format!("wrote the ownership tags {}", paths.join(", "));
+                    adopted = Some(match adopted {
+                        Some(message) => format!("{message}; {took}"),
+                        None => format!("took ownership: {took}"),
+                    });
+                }
+                if let Some(message) = adopted {
+                    pass.event(EventKind::Adopted, message);
                 }
                 pass.availability(&availability);
+                if pass.status.owned() == Some(false) && availability == Availability::Available {
+                    pass.condition(ConditionUpdate::true_(
+                        READY,
+                        "Available",
+                        "observed, not owned by orgops: managementPolicy ObserveOnly writes nothing, not even ownership tags",
+                    ));
+                }
                 if diffs.is_empty() {
                     self.set_drifted(obj, false);
                     pass.synced();
@@ -339,7 +402,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             }
             *pass.status.last_drift_mut() =
                 Some(DriftRecord { detected_at: Time(pass.now), fields: fields.clone(), corrected: may_write });
-            pass.event(EventKind::DriftDetected, format!("AWS differs from the spec: {described}"));
+            pass.event(EventKind::DriftDetected, format!("AWS differs from the spec (AWS → spec): {described}"));
         }
         if !may_write {
             let why = if full { "driftPolicy is Report" } else { "managementPolicy is ObserveOnly" };
@@ -347,7 +410,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             pass.condition(ConditionUpdate::false_(
                 SYNCED,
                 DRIFT_DETECTED,
-                format!("AWS differs from the spec and {why}, so it is left as it is: {described}"),
+                format!("AWS differs from the spec and {why}, so it is left as it is (AWS → spec): {described}"),
             ));
             pass.status.set_observed_generation(pass.generation);
             return Ok(Outcome::Success);
@@ -395,7 +458,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             pass.event(EventKind::Deleted, "left in AWS (deletionPolicy Retain or managementPolicy ObserveOnly)");
         }
         self.kube.remove_finalizer(obj).await?;
-        self.forget(obj, key);
+        self.forget(key);
         Ok(Outcome::Success)
     }
 
@@ -452,11 +515,15 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         capped + capped.mul_f64(jitter as f64 / 4000.0)
     }
 
+    /// Only drifted objects have a series: at 10,000 objects one series each would cost
+    /// more memory than the objects.
     fn set_drifted(&self, obj: &K::Resource, drifted: bool) {
-        let namespace = obj.namespace().unwrap_or_default();
-        let name = obj.name_any();
-        let gauge = self.metrics.drifted.with_label_values(&[K::KIND, &namespace, &name]);
-        gauge.set(i64::from(drifted));
+        let labels = [K::KIND, &obj.namespace().unwrap_or_default(), &obj.name_any()];
+        if drifted {
+            self.metrics.drifted.with_label_values(&labels).set(1);
+        } else {
+            let _ = self.metrics.drifted.remove_label_values(&labels);
+        }
     }
 
     fn track_readiness(&self, key: &str, ready: bool) {
@@ -469,13 +536,14 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         }
     }
 
-    fn forget(&self, obj: &K::Resource, key: &str) {
+    /// Drops what the driver keeps about an object that is gone (`namespace/name`).
+    pub fn forget(&self, key: &str) {
         if let Some(was) = self.readiness.lock().unwrap().remove(key) {
             self.metrics.resources.with_label_values(&[K::KIND, ready_label(was)]).dec();
         }
         self.failures.lock().unwrap().remove(key);
-        let _ =
-            self.metrics.drifted.remove_label_values(&[K::KIND, &obj.namespace().unwrap_or_default(), &obj.name_any()]);
+        let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+        let _ = self.metrics.drifted.remove_label_values(&[K::KIND, namespace, name]);
     }
 }
 
@@ -483,13 +551,10 @@ fn ready_label(ready: bool) -> &'static str {
     if ready { "true" } else { "false" }
 }
 
-/// `organizationalUnit (spec "A", AWS "B"), tags.team (...)`.
+/// What AWS had and what the spec says, per field:
+/// `organizationalUnit: Workloads/Billing → Workloads/Payroll; tags.team: (absent) → payroll`.
 fn describe(diffs: &[FieldDiff]) -> String {
-    diffs
-        .iter()
-        .map(|d| format!("{} (spec {:?}, AWS {:?})", d.path, d.desired, d.actual))
-        .collect::<Vec<_>>()
-        .join(", ")
+    diffs.iter().map(|d| format!("{}: {} → {}", d.path, d.actual, d.desired)).collect::<Vec<_>>().join("; ")
 }
 
 #[cfg(test)]

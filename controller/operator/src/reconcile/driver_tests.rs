@@ -121,7 +121,6 @@ fn driver(kind: ScriptedKind) -> Driver<ScriptedKind, RecordingKube> {
 
 fn config() -> DriverConfig {
     DriverConfig {
-        resync: Duration::from_secs(300),
         waiting: Duration::from_secs(5),
         backoff_base: Duration::from_secs(2),
         backoff_max: Duration::from_secs(60),
@@ -171,7 +170,7 @@ async fn absent_object_is_created_and_waits_for_aws() {
     let driver = driver(kind);
     let requeue = driver.reconcile(&account(serde_json::json!({}))).await;
 
-    assert_eq!(requeue, Duration::from_secs(5), "waiting requeues soon");
+    assert_eq!(requeue, Next::After(Duration::from_secs(5)), "waiting requeues soon");
     assert_eq!(driver.kind.calls(), ["check_policy", "observe", "create"]);
     assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["add"]);
     assert_eq!(driver.kube.event_reasons(), ["Created"]);
@@ -186,7 +185,7 @@ async fn absent_object_is_created_and_waits_for_aws() {
 async fn in_sync_object_is_ready_and_writes_nothing_to_aws() {
     let driver = driver(ScriptedKind::observing(vec![present(vec![]), present(vec![])]));
     let obj = account(serde_json::json!({}));
-    assert_eq!(driver.reconcile(&obj).await, Duration::from_secs(300));
+    assert_eq!(driver.reconcile(&obj).await, Next::Settled, "the sweep looks again");
     let status = driver.kube.last_status();
     assert_eq!(condition(&status, READY).reason, "Available");
     assert_eq!(condition(&status, SYNCED).reason, "ReconcileSuccess");
@@ -205,10 +204,14 @@ async fn observe_failure_backs_off_and_creates_nothing() {
     let transient = || Err(Error::retryable("organizations:ListRoots failed: 503"));
     let driver = driver(ScriptedKind::observing(vec![transient(), transient(), transient()]));
     let obj = account(serde_json::json!({}));
-    let first = driver.reconcile(&obj).await;
+    let delay = |next| match next {
+        Next::After(delay) => delay,
+        Next::Settled => panic!("a retryable error is retried"),
+    };
+    let first = delay(driver.reconcile(&obj).await);
     let status = driver.kube.last_status();
-    let second = driver.reconcile(&with_status(&obj, status.clone())).await;
-    let third = driver.reconcile(&with_status(&obj, status.clone())).await;
+    let second = delay(driver.reconcile(&with_status(&obj, status.clone())).await);
+    let third = delay(driver.reconcile(&with_status(&obj, status.clone())).await);
     assert!(first >= Duration::from_secs(2) && first < Duration::from_secs(3), "{first:?}");
     assert!(second >= Duration::from_secs(4) && second < Duration::from_secs(5), "{second:?}");
     assert!(third >= Duration::from_secs(8) && third < Duration::from_secs(10), "{third:?}");
@@ -222,10 +225,11 @@ async fn backoff_is_capped() {
     let errors = (0..12).map(|_| Err(Error::retryable("throttled"))).collect();
     let driver = driver(ScriptedKind::observing(errors));
     let obj = account(serde_json::json!({}));
-    let mut last = Duration::ZERO;
+    let mut last = Next::Settled;
     for _ in 0..12 {
         last = driver.reconcile(&obj).await;
     }
+    let Next::After(last) = last else { panic!("retried") };
     assert!(last >= Duration::from_secs(60) && last <= Duration::from_secs(75), "{last:?}");
 }
 
@@ -233,7 +237,7 @@ async fn backoff_is_capped() {
 async fn terminal_error_waits_for_a_spec_change() {
     let driver = driver(ScriptedKind::observing(vec![Err(Error::terminal("CreateAccount failed: INVALID_EMAIL"))]));
     let requeue = driver.reconcile(&account(serde_json::json!({}))).await;
-    assert_eq!(requeue, Duration::from_secs(300), "no retry storm");
+    assert_eq!(requeue, Next::Settled, "no retry storm: the sweep or a spec change looks again");
     let status = driver.kube.last_status();
     assert_eq!(condition(&status, SYNCED).reason, "ReconcileError");
     assert!(condition(&status, SYNCED).message.contains("INVALID_EMAIL"));
@@ -350,7 +354,7 @@ async fn delete_waits_for_aws_then_removes_the_finalizer() {
     *kind.delete.lock().unwrap() = Some(Ok(Progress::InProgress("PENDING_CLOSURE".into())));
     let driver = driver(kind);
     let obj = deleting(account(serde_json::json!({"spec": {"deletionPolicy": "Delete"}})));
-    assert_eq!(driver.reconcile(&obj).await, Duration::from_secs(5));
+    assert_eq!(driver.reconcile(&obj).await, Next::After(Duration::from_secs(5)));
     assert!(driver.kube.finalizer_changes.lock().unwrap().is_empty());
     assert_eq!(condition(&driver.kube.last_status(), READY).reason, "Deleting");
 
@@ -369,7 +373,7 @@ async fn deleted_while_create_pending_waits_for_the_creation_before_deleting() {
     *kind.delete.lock().unwrap() = Some(Ok(Progress::Done("closed".into())));
     let driver = driver(kind);
     let obj = deleting(account(serde_json::json!({"spec": {"deletionPolicy": "Delete"}})));
-    assert_eq!(driver.reconcile(&obj).await, Duration::from_secs(5));
+    assert_eq!(driver.reconcile(&obj).await, Next::After(Duration::from_secs(5)));
     assert_eq!(driver.kind.calls(), ["observe"], "nothing deleted while the account does not exist yet");
     assert!(driver.kube.finalizer_changes.lock().unwrap().is_empty());
 
@@ -408,4 +412,80 @@ async fn unavailable_resource_is_not_ready() {
     let status = driver.kube.last_status();
     assert_eq!(condition(&status, READY).reason, "Unavailable");
     assert_eq!(condition(&status, SYNCED).status, "True");
+}
+
+type TestDriver = Driver<ScriptedKind, RecordingKube>;
+
+#[tokio::test]
+async fn settled_objects_are_the_ones_only_a_sweep_or_a_change_needs_to_look_at() {
+    let obj = account(serde_json::json!({}));
+    assert!(!TestDriver::settled(&obj), "never reconciled");
+    let synced = in_sync(&obj);
+    assert!(TestDriver::settled(&synced));
+
+    let mut edited = synced.clone();
+    edited.metadata.generation = Some(2);
+    assert!(!TestDriver::settled(&edited), "a spec change");
+    assert!(!TestDriver::settled(&deleting(synced.clone())));
+    let mut no_finalizer = synced.clone();
+    no_finalizer.metadata.finalizers = None;
+    assert!(!TestDriver::settled(&no_finalizer), "Full objects carry the finalizer");
+
+    // What the driver writes after each outcome.
+    let driver =
+        driver(ScriptedKind::observing(vec![Err(Error::waiting("CreateAccount request car-1 is in progress"))]));
+    driver.reconcile(&synced).await;
+    assert!(!TestDriver::settled(&with_status(&obj, driver.kube.last_status())), "creating");
+    let kind = ScriptedKind::default();
+    *kind.policy.lock().unwrap() = Some(Error::forbidden("spec.organizationalUnit is outside the grants"));
+    let driver = self::driver(kind);
+    driver.reconcile(&obj).await;
+    assert!(TestDriver::settled(&with_status(&obj, driver.kube.last_status())), "refused until something changes");
+    let driver = self::driver(ScriptedKind::observing(vec![Err(Error::retryable("throttled"))]));
+    driver.reconcile(&obj).await;
+    assert!(!TestDriver::settled(&with_status(&obj, driver.kube.last_status())), "a retry is due");
+}
+
+fn unowned() -> Vec<FieldDiff> {
+    vec![
+        FieldDiff::ownership("tags.orgops.dev/owner", "team/a", "(absent)"),
+        FieldDiff::ownership("tags.orgops.dev/uid", "u-1", "(absent)"),
+    ]
+}
+
+#[tokio::test]
+async fn under_observe_only_missing_ownership_tags_are_no_drift() {
+    let driver = driver(ScriptedKind::observing(vec![present(unowned())]));
+    let obj = account(serde_json::json!({"spec": {"managementPolicy": "ObserveOnly"}}));
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe"], "no write");
+    assert!(driver.kube.event_reasons().is_empty(), "{:?}", driver.kube.event_reasons());
+    let status = driver.kube.last_status();
+    assert_eq!(condition(&status, SYNCED).reason, "ReconcileSuccess");
+    assert_eq!(condition(&status, READY).status, "True");
+    assert!(condition(&status, READY).message.contains("not owned by orgops"));
+    assert_eq!(status.owned, Some(false));
+    assert!(status.last_drift.is_none());
+}
+
+#[tokio::test]
+async fn under_full_management_taking_ownership_is_adoption_and_losing_it_later_is_drift() {
+    let lost = vec![FieldDiff::ownership("tags.orgops.dev/owner", "team/a", "(absent)")];
+    let driver = driver(ScriptedKind::observing(vec![present(unowned()), present(lost)]));
+    // Switched from ObserveOnly to Full: a new generation, not owned yet.
+    let mut obj = in_sync(&account(serde_json::json!({})));
+    obj.status.as_mut().unwrap().owned = Some(false);
+    obj.metadata.generation = Some(2);
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe", "update tags.orgops.dev/owner,tags.orgops.dev/uid"]);
+    assert_eq!(driver.kube.event_reasons(), ["Adopted"]);
+    let status = driver.kube.last_status();
+    assert_eq!(status.owned, Some(true));
+    assert!(status.last_drift.is_none(), "adoption is no drift");
+    assert_eq!(condition(&status, SYNCED).status, "True");
+
+    // Later someone removes the owner tag: drift, corrected.
+    driver.reconcile(&with_status(&obj, status)).await;
+    assert_eq!(driver.kube.event_reasons(), ["Adopted", "DriftDetected", "DriftCorrected"]);
+    assert_eq!(driver.kube.last_status().last_drift.unwrap().fields, ["tags.orgops.dev/owner"]);
 }

@@ -4,6 +4,9 @@
 pub mod conditions;
 mod driver;
 pub mod error;
+pub mod ownership;
+pub mod queue;
+pub mod runner;
 
 pub use driver::{Driver, DriverConfig, FINALIZER, KubeSide, ObjectEvent};
 pub use error::Error;
@@ -28,12 +31,19 @@ pub struct FieldDiff {
     pub desired: String,
     /// What AWS has, for messages.
     pub actual: String,
+    /// An ownership tag rather than a field the user wrote (see [`ownership`]).
+    pub ownership: bool,
 }
 
 impl FieldDiff {
     /// A difference at `path`.
     pub fn new(path: impl Into<String>, desired: impl Into<String>, actual: impl Into<String>) -> Self {
-        FieldDiff { path: path.into(), desired: desired.into(), actual: actual.into() }
+        FieldDiff { path: path.into(), desired: desired.into(), actual: actual.into(), ownership: false }
+    }
+
+    /// A difference in an ownership tag.
+    pub fn ownership(path: impl Into<String>, desired: impl Into<String>, actual: impl Into<String>) -> Self {
+        FieldDiff { ownership: true, ..FieldDiff::new(path, desired, actual) }
     }
 }
 
@@ -132,6 +142,12 @@ pub trait ManagedKind: Send + Sync + 'static {
         status: &mut StatusOf<Self>,
         diffs: &[FieldDiff],
     ) -> impl Future<Output = Result<Progress, Error>> + Send;
+
+    /// Starts a periodic sweep: re-reads the kind's shared snapshots of AWS, so that every
+    /// object checked in this sweep is judged against AWS as it was after the sweep began.
+    fn begin_sweep(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
 
     /// Deletes the AWS resource (called only with `deletionPolicy: Delete`, after observe
     /// said `Present`).

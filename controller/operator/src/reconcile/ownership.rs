@@ -1,0 +1,129 @@
+//! Ownership: the tags by which an AWS resource names the object that owns it. They are
+//! orgops's bookkeeping, not desired state a user wrote: an adopted resource gets them
+//! when orgops may write (Event `Adopted`), their absence is no drift under
+//! `ObserveOnly`, and once a resource is owned, losing them is drift like any other.
+//! Every kind that tags its resources uses these rules.
+
+use super::{Error, FieldDiff};
+use kube::{Resource, ResourceExt};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Tag naming the object that owns an AWS resource (`namespace/name`).
+pub const OWNER_TAG: &str = "orgops.dev/owner";
+/// Tag holding the owning object's UID.
+pub const UID_TAG: &str = "orgops.dev/uid";
+
+/// Tags as key → value.
+pub type Tags = BTreeMap<String, String>;
+
+/// `namespace/name` of the object, as the owner tag names it.
+pub fn owner_of<R: Resource>(obj: &R) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// The ownership tags naming `obj`.
+pub fn ownership_tags<R: Resource>(obj: &R) -> Tags {
+    Tags::from([(OWNER_TAG.to_string(), owner_of(obj)), (UID_TAG.to_string(), obj.uid().unwrap_or_default())])
+}
+
+/// The tags the resource must carry: the spec's and, when orgops may write, its own.
+pub fn desired_tags<R: Resource>(obj: &R, spec_tags: &Tags) -> Tags {
+    let mut tags = spec_tags.clone();
+    tags.extend(ownership_tags(obj));
+    tags
+}
+
+/// Refuses a resource whose owner tag names another object, whatever the mode.
+pub fn check_not_owned_by_another<R: Resource<DynamicType = ()>>(
+    obj: &R,
+    resource: &str,
+    actual: &Tags,
+) -> Result<(), Error> {
+    match actual.get(OWNER_TAG) {
+        Some(other) if *other != owner_of(obj) => {
+            Err(Error::forbidden(format!("{resource} is managed by {} {other}", R::kind(&()))))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether AWS's tags carry this object's UID: the resource is this object's own, even
+/// if it was created by a previous process that died before recording it.
+pub fn carries_uid<R: Resource>(obj: &R, actual: &Tags) -> bool {
+    obj.uid().is_some_and(|uid| actual.get(UID_TAG) == Some(&uid))
+}
+
+/// The tag differences, one per key (`tags.<key>`): the spec's tags against AWS's, and
+/// the ownership tags, marked as such, so the driver can tell adoption from drift.
+pub fn tag_diffs<R: Resource>(obj: &R, spec_tags: &Tags, actual: &Tags) -> Vec<FieldDiff> {
+    let own = ownership_tags(obj);
+    let desired = desired_tags(obj, spec_tags);
+    let keys: BTreeSet<&String> = desired.keys().chain(actual.keys()).collect();
+    keys.into_iter()
+        .filter(|k| desired.get(*k) != actual.get(*k))
+        .map(|k| {
+            let path = format!("tags.{k}");
+            let wanted = desired.get(k).cloned().unwrap_or_else(|| "(absent)".into());
+            let found = actual.get(k).cloned().unwrap_or_else(|| "(absent)".into());
+            if own.contains_key(k) {
+                FieldDiff::ownership(path, wanted, found)
+            } else {
+                FieldDiff::new(path, wanted, found)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orgops_api::AwsAccount;
+
+    fn object() -> AwsAccount {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "orgops.dev/v1alpha1", "kind": "AwsAccount",
+            "metadata": {"name": "prod", "namespace": "payroll", "uid": "uid-1"},
+            "spec": {"accountName": "prod", "email": "prod@example.com", "organizationalUnit": "Root"}
+        }))
+        .unwrap()
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn missing_ownership_tags_are_marked_apart_from_the_spec_s_tags() {
+        let obj = object();
+        let diffs =
+            tag_diffs(&obj, &tags(&[("team", "payroll"), ("env", "prod")]), &tags(&[("team", "x"), ("stray", "y")]));
+        let found: Vec<(&str, bool)> = diffs.iter().map(|d| (d.path.as_str(), d.ownership)).collect();
+        assert_eq!(
+            found,
+            [
+                ("tags.env", false),
+                ("tags.orgops.dev/owner", true),
+                ("tags.orgops.dev/uid", true),
+                ("tags.stray", false),
+                ("tags.team", false)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_resource_owned_by_this_object_has_no_differences() {
+        let obj = object();
+        let actual = tags(&[("team", "payroll"), (OWNER_TAG, "payroll/prod"), (UID_TAG, "uid-1")]);
+        assert!(tag_diffs(&obj, &tags(&[("team", "payroll")]), &actual).is_empty());
+        assert!(carries_uid(&obj, &actual));
+        assert!(check_not_owned_by_another(&obj, "account 1", &actual).is_ok());
+    }
+
+    #[test]
+    fn another_owner_is_refused() {
+        let error =
+            check_not_owned_by_another(&object(), "account 1", &tags(&[(OWNER_TAG, "billing/prod")])).unwrap_err();
+        assert_eq!(error.reason.as_str(), "Forbidden");
+        assert!(error.message.contains("managed by AwsAccount billing/prod"), "{}", error.message);
+    }
+}
