@@ -117,6 +117,11 @@ pub async fn set_tag(org: &Client, account_id: &str, key: &str, value: &str) {
         .unwrap();
 }
 
+/// Removes a tag out of band.
+pub async fn remove_tag(org: &Client, account_id: &str, key: &str) {
+    org.untag_resource().resource_id(account_id).tag_keys(key).send().await.unwrap();
+}
+
 /// Creates an account out of band and returns its id.
 pub async fn create_account(org: &Client, name: &str, email: &str) -> String {
     let out = org.create_account().account_name(name).email(email).send().await.unwrap();
