@@ -7,7 +7,7 @@ HARNESS := tests/harness
 RUN_DIR ?= $(CURDIR)/target/harness
 export ORGOPS_RUN_DIR := $(RUN_DIR)
 
-.PHONY: test lint unit crds crds-check e2e demo up down build
+.PHONY: test lint unit crds crds-check e2e demo up down build scale
 
 ## test: formatting, lints, unit tests, CRD staleness, end-to-end tests (real API server + moto)
 test: lint unit crds-check e2e
@@ -50,3 +50,13 @@ e2e: build
 ## demo: local control plane + moto + the operator + examples/, ending with `kubectl get`
 demo: build
 	$(HARNESS)/demo.sh
+
+## scale: adopt ORGOPS_SCALE_ACCOUNTS (default 10,000) existing accounts with the release
+## build and default flags: time to Ready, a new account applied midway, resident memory
+scale:
+	$(CARGO) build --release -p orgops
+	$(HARNESS)/env.sh down >/dev/null 2>&1 || true
+	trap '$(HARNESS)/env.sh down' EXIT; \
+	$(HARNESS)/env.sh up; \
+	source $(RUN_DIR)/env; \
+	ORGOPS_BINARY=$(CURDIR)/target/release/orgops $(CARGO) test -p orgops-e2e --test scale_bench -- --ignored --nocapture

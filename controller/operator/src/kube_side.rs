@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::collections::HashMap;
 use std::fmt::Debug;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
 /// An Event repeated within this time is counted in its series instead of written anew.
@@ -25,8 +26,18 @@ pub struct EventPublisher {
     client: kube::Client,
     controller: String,
     instance: String,
-    /// The Events written within the window, with their series count.
-    recent: Mutex<HashMap<EventKey, (K8sEvent, i32)>>,
+    /// Events written within the window, by a hash of (object uid, reason, message):
+    /// a few dozen bytes each, however long the message.
+    recent: Mutex<HashMap<u64, Written>>,
+    hasher: RandomState,
+}
+
+/// An Event written recently: enough to extend its series.
+struct Written {
+    name: String,
+    namespace: String,
+    count: i32,
+    last: Timestamp,
 }
 
 impl EventPublisher {
@@ -37,32 +48,37 @@ impl EventPublisher {
             controller: controller.to_string(),
             instance: instance.to_string(),
             recent: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
         }
     }
 
     async fn publish(&self, regarding: ObjectReference, event: &ObjectEvent) -> Result<(), kube::Error> {
         let now = Timestamp::now();
-        let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
         let message = truncate(&event.message, 1000);
-        let key = (regarding.uid.clone().unwrap_or_default(), event.kind.reason().to_string(), message.clone());
+        let key = self.hasher.hash_one((&regarding.uid, event.kind.reason(), &message));
         let repeat = {
             let mut recent = self.recent.lock().unwrap();
-            recent.retain(|_, (written, _)| last_seen(written).is_some_and(|t| t + EVENT_SERIES_WINDOW > now));
-            recent.get_mut(&key).map(|(written, count)| {
-                *count += 1;
-                written.series = Some(EventSeries { count: *count, last_observed_time: MicroTime(now) });
-                written.clone()
+            recent.retain(|_, written| written.last + EVENT_SERIES_WINDOW > now);
+            recent.get_mut(&key).map(|written| {
+                written.count += 1;
+                written.last = now;
+                (written.name.clone(), written.namespace.clone(), written.count)
             })
         };
-        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
-        if let Some(written) = repeat {
-            let patch = json!({"series": written.series});
-            api.patch(&written.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        if let Some((name, namespace, count)) = repeat {
+            let series = EventSeries { count, last_observed_time: MicroTime(now) };
+            let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&json!({"series": series}))).await?;
             return Ok(());
         }
+        let namespace = regarding.namespace.clone().unwrap_or_else(|| "default".into());
         let name = format!("{}.{:x}", regarding.name.clone().unwrap_or_default(), now.as_nanosecond());
         let written = K8sEvent {
-            metadata: ObjectMeta { name: Some(name), namespace: Some(namespace), ..ObjectMeta::default() },
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()),
+                ..ObjectMeta::default()
+            },
             action: Some("Reconcile".into()),
             reason: Some(event.kind.reason().to_string()),
             note: Some(message),
@@ -73,17 +89,10 @@ impl EventPublisher {
             reporting_instance: Some(self.instance.clone()),
             ..K8sEvent::default()
         };
-        api.create(&PostParams::default(), &written).await?;
-        self.recent.lock().unwrap().insert(key, (written, 1));
+        Api::<K8sEvent>::namespaced(self.client.clone(), &namespace).create(&PostParams::default(), &written).await?;
+        self.recent.lock().unwrap().insert(key, Written { name, namespace, count: 1, last: now });
         Ok(())
     }
-}
-
-/// What makes two Events the same: the object's uid, the reason and the message.
-type EventKey = (String, String, String);
-
-fn last_seen(event: &K8sEvent) -> Option<Timestamp> {
-    event.series.as_ref().map(|s| s.last_observed_time.0).or_else(|| event.event_time.as_ref().map(|t| t.0))
 }
 
 /// The field manager of everything orgops writes.

@@ -128,6 +128,15 @@ pub async fn create_account(org: &Client, name: &str, email: &str) -> String {
     out.create_account_status().unwrap().account_id().unwrap().to_string()
 }
 
+/// Creates an account out of band, moves it into the OU at `path` and returns its id.
+pub async fn create_account_in(org: &Client, name: &str, email: &str, path: &str) -> String {
+    let id = create_account(org, name, email).await;
+    let root = org.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
+    let ou = ou_id(org, path).await;
+    org.move_account().account_id(&id).source_parent_id(&root).destination_parent_id(&ou).send().await.unwrap();
+    id
+}
+
 /// The account's state (ACTIVE, SUSPENDED, ...).
 pub async fn state_of(org: &Client, account_id: &str) -> String {
     let account = org.describe_account().account_id(account_id).send().await.unwrap();

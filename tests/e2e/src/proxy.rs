@@ -15,6 +15,18 @@ use std::sync::Arc;
 /// `X-Amz-Target` header); the operator gets the answer only when the hook returns.
 pub type Hook = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Calls by operation, as a counting proxy saw them.
+pub type Counts = Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>;
+
+/// Starts a proxy to the environment's moto that counts every call by operation,
+/// outside the process under test. Returns its URL and the counts.
+pub async fn counting() -> (String, Counts) {
+    let counts = Counts::default();
+    let counter = counts.clone();
+    let hook: Hook = Arc::new(move |operation| *counter.lock().unwrap().entry(operation.to_string()).or_default() += 1);
+    (start(std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL from the harness"), hook).await, counts)
+}
+
 /// Starts the proxy to `upstream` and returns its URL.
 pub async fn start(upstream: String, hook: Hook) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

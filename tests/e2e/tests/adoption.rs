@@ -9,7 +9,6 @@ use orgops_e2e::operator::{Operator, OperatorOptions};
 use orgops_e2e::{apply, condition, events_of, eventually};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 /// Organizations writes (the spec declares no contacts, so no Account Management call).
 const WRITES: [&str; 5] = ["CreateAccount", "MoveAccount", "TagResource", "UntagResource", "CloseAccount"];
@@ -19,31 +18,16 @@ async fn an_estate_observed_read_only_is_in_sync_and_adopting_one_writes_its_own
     let ns = "adopt-observe";
     let api = setup(ns).await;
     let org = organizations().await;
-    let payroll = aws::ou_id(&org, PAYROLL).await;
-    let root = org.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
     let names: Vec<String> = (0..5).map(|i| format!("estate-{i}")).collect();
     let mut ids = Vec::new();
     for name in &names {
-        let id = aws::create_account(&org, name, &email(ns, name)).await;
-        org.move_account()
-            .account_id(&id)
-            .source_parent_id(&root)
-            .destination_parent_id(&payroll)
-            .send()
-            .await
-            .unwrap();
+        let id = aws::create_account_in(&org, name, &email(ns, name), PAYROLL).await;
         aws::set_tag(&org, &id, "team", "payroll").await;
         ids.push(id);
     }
 
     // Every call the operator makes, counted by a proxy in front of moto.
-    let calls: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
-    let counter = calls.clone();
-    let proxy = orgops_e2e::proxy::start(
-        std::env::var("AWS_ENDPOINT_URL").unwrap(),
-        Arc::new(move |operation: &str| *counter.lock().unwrap().entry(operation.to_string()).or_default() += 1),
-    )
-    .await;
+    let (proxy, calls) = orgops_e2e::proxy::counting().await;
     let mut options = OperatorOptions::new(ns, &[PAYROLL]);
     options.aws_endpoint = Some(proxy);
     let operator = Operator::start(options).await;
@@ -65,7 +49,8 @@ async fn an_estate_observed_read_only_is_in_sync_and_adopting_one_writes_its_own
     }
     tokio::time::sleep(std::time::Duration::from_secs(4)).await; // a sweep more
     let writes = |calls: &BTreeMap<String, u32>| WRITES.iter().filter_map(|w| calls.get(*w)).sum::<u32>();
-    assert_eq!(writes(&calls.lock().unwrap()), 0, "no AWS write: {:?}", calls.lock().unwrap());
+    let seen = calls.lock().unwrap().clone();
+    assert_eq!(writes(&seen), 0, "no AWS write: {seen:?}");
     let drifted: f64 =
         operator.metrics().iter().filter(|(k, _)| k.starts_with("orgops_drifted{")).map(|(_, v)| v).sum();
     assert_eq!(drifted, 0.0, "the drift gauge");

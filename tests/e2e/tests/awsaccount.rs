@@ -48,19 +48,9 @@ async fn existing_accounts_are_adopted_by_id_and_by_email() {
     let ns = "acct-adopt";
     let api = setup(ns).await;
     let org = organizations().await;
-    let payroll = aws::ou_id(&org, PAYROLL).await;
-    let root = org.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
     let mut ids = Vec::new();
     for name in ["by-id", "by-email"] {
-        let id = aws::create_account(&org, name, &email(ns, name)).await;
-        org.move_account()
-            .account_id(&id)
-            .source_parent_id(&root)
-            .destination_parent_id(&payroll)
-            .send()
-            .await
-            .unwrap();
-        ids.push(id);
+        ids.push(aws::create_account_in(&org, name, &email(ns, name), PAYROLL).await);
     }
     let operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
     apply(&api, &account(ns, "by-id", json!({"accountId": ids[0]}))).await.unwrap();

@@ -7,8 +7,6 @@ use orgops_e2e::aws::{self, organizations};
 use orgops_e2e::operator::{Operator, OperatorOptions};
 use orgops_e2e::{apply, condition, eventually};
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const ACCOUNTS: usize = 12;
@@ -47,13 +45,7 @@ async fn a_batch_created_under_random_kills_gets_each_account_exactly_once() {
     let mut random = Random(seed);
 
     // AWS calls counted by a proxy in front of moto, outside the process under test.
-    let calls: Arc<Mutex<BTreeMap<String, u32>>> = Arc::default();
-    let counter = calls.clone();
-    let proxy = orgops_e2e::proxy::start(
-        std::env::var("AWS_ENDPOINT_URL").unwrap(),
-        Arc::new(move |operation: &str| *counter.lock().unwrap().entry(operation.to_string()).or_default() += 1),
-    )
-    .await;
+    let (proxy, calls) = orgops_e2e::proxy::counting().await;
     let mut options = OperatorOptions::new(ns, &[PAYROLL]);
     options.aws_endpoint = Some(proxy);
     let mut operator = Operator::start(options).await;
