@@ -355,20 +355,6 @@ async fn an_account_that_appeared_meanwhile_is_adopted_not_duplicated() {
 }
 
 #[tokio::test]
-async fn create_rereads_an_older_snapshot_and_adopts_instead() {
-    let f = fixture();
-    let obj = account(serde_json::json!({}));
-    let mut status = AwsAccountStatus::default();
-    assert_eq!(f.kind.observe(&obj, &mut status).await, Ok(Observation::Absent));
-    f.org.add_account("555566667777", "prod@example.com", "r-root");
-    tokio::time::pause();
-    tokio::time::advance(Duration::from_secs(31)).await;
-    let progress = f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
-    assert!(matches!(progress, Progress::Done(ref m) if m.contains("adopting")), "{progress:?}");
-    assert_eq!(f.org.count("CreateAccount"), 0);
-}
-
-#[tokio::test]
 async fn throttling_is_retryable() {
     let f = fixture();
     f.org

@@ -10,7 +10,6 @@ use super::sweep_cache::SweepCache;
 use orgops_api::normalize_ou_path;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 use tokio::time::Instant;
 
 /// The organization at one point in time.
@@ -155,12 +154,6 @@ impl<O: Organizations> OrgCache<O> {
         self.refresh_unless_fetched_since(began).await
     }
 
-    /// Makes sure the snapshot is younger than `age`.
-    pub async fn ensure_younger_than(&self, age: Duration) -> Result<(), AwsError> {
-        let deadline = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
-        self.refresh_unless_fetched_since(deadline).await
-    }
-
     /// Makes sure the snapshot was read after this call began. Concurrent callers share one
     /// refresh.
     pub async fn ensure_current(&self) -> Result<(), AwsError> {
@@ -284,6 +277,7 @@ impl<O: Organizations> OrgCache<O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn ou(id: &str, name: &str, parent: &str) -> (String, (OrgUnit, String)) {
         (id.to_string(), (OrgUnit { id: id.to_string(), name: name.to_string() }, parent.to_string()))
