@@ -53,6 +53,12 @@ async fn a_new_account_is_created_within_seconds_while_the_read_budget_is_satura
     options.resync = "10s";
     options.extra_args = vec!["--organizations-read-rate".into(), READ_RATE.into()];
     let operator = Operator::start(options).await;
+    let backlog = eventually(10, "the start-up backlog reported", || async {
+        let pending = metric(&operator, "orgops_pending_objects");
+        (pending > 0.0).then_some(pending)
+    })
+    .await;
+    assert!(backlog >= 100.0, "the accounts found at start-up wait as a backlog, not as re-checks: {backlog}");
 
     // During the start-up backlog: the new account goes first.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;

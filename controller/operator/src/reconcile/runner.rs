@@ -137,6 +137,12 @@ async fn work<K, S>(
     K: ManagedKind,
     S: KubeSide<K::Resource> + 'static,
 {
+    // Until the first list is complete the store is empty (the reflector swaps the whole
+    // list in at once): a key taken before then would look deleted.
+    tokio::select! {
+        ready = store.wait_until_ready() => if ready.is_err() { return },
+        _ = stop.wait_for(|s| *s) => return,
+    }
     loop {
         let work = tokio::select! {
             work = queue.next() => work,
