@@ -233,10 +233,10 @@ async fn report_progress<K: ManagedKind>(queue: Arc<WorkQueue>, metrics: Metrics
             last_log = Instant::now();
             let done = most - pending;
             let pace = done as f64 / began.elapsed().as_secs_f64().max(1.0);
-            let left = if pace > 0.0 {
-                format!("about {} s left", (pending as f64 / pace) as u64)
-            } else {
-                "no estimate yet".into()
+            let left = match (pending as f64 / pace) as u64 {
+                _ if pace <= 0.0 => "no estimate yet".to_string(),
+                seconds if seconds >= 120 => format!("about {} minutes left", seconds / 60),
+                seconds => format!("about {seconds} s left"),
             };
             tracing::info!(
                 kind = K::KIND,
