@@ -21,6 +21,10 @@ use std::time::Duration;
 /// AWS allows this many CreateAccount requests in progress at once.
 pub const MAX_CREATES_IN_FLIGHT: usize = 5;
 
+/// How soon a creation that found every slot taken looks again: checking costs no AWS
+/// call, so a freed slot is taken within a second.
+const IN_FLIGHT_RECHECK: Duration = Duration::from_secs(1);
+
 /// How far AWS's clock may be behind ours when a request's time is compared with a
 /// marker's.
 const CLOCK_SKEW: Duration = Duration::from_secs(60);
@@ -420,9 +424,10 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         {
             let mut creating = self.creating.lock().unwrap();
             if creating.len() >= MAX_CREATES_IN_FLIGHT && !creating.contains(&uid) {
-                return Err(Error::waiting(format!(
-                    "{MAX_CREATES_IN_FLIGHT} account creations are in progress; waiting for one to finish"
-                )));
+                return Err(Error::waiting_for_turn(
+                    format!("{MAX_CREATES_IN_FLIGHT} account creations are in progress; waiting for one to finish"),
+                    IN_FLIGHT_RECHECK,
+                ));
             }
             creating.insert(uid.clone());
         }

@@ -334,6 +334,7 @@ async fn at_most_five_creations_are_in_flight() {
     sixth.metadata.uid = Some("uid-6".into());
     let error = f.kind.create(&sixth, &mut AwsAccountStatus::default(), &sink).await.unwrap_err();
     assert_eq!(error.class, crate::reconcile::error::ErrorClass::Waiting);
+    assert_eq!(error.wait, Some(Duration::from_secs(1)), "a free slot is looked for often: it costs no call");
     assert_eq!(f.org.count("CreateAccount"), MAX_CREATES_IN_FLIGHT);
 }
 

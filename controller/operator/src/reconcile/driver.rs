@@ -123,7 +123,8 @@ pub struct Driver<K: ManagedKind, S: KubeSide<K::Resource>> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
     Success,
-    Waiting,
+    /// Waiting, to look again after the given delay or the driver's default.
+    Waiting(Option<Duration>),
     Retryable,
     Terminal,
 }
@@ -132,7 +133,7 @@ impl Outcome {
     fn label(self) -> &'static str {
         match self {
             Outcome::Success => "success",
-            Outcome::Waiting => "waiting",
+            Outcome::Waiting(_) => "waiting",
             Outcome::Retryable => "retryable_error",
             Outcome::Terminal => "terminal_error",
         }
@@ -262,7 +263,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             Ok(outcome) => outcome,
             Err(error) => self.record_error(&mut pass, error),
         };
-        if outcome == Outcome::Success || outcome == Outcome::Waiting {
+        if matches!(outcome, Outcome::Success | Outcome::Waiting(_)) {
             self.failures.lock().unwrap().remove(key);
         }
         let finished = obj.meta().deletion_timestamp.is_some() && outcome == Outcome::Success;
@@ -275,7 +276,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         }
         let requeue = match outcome {
             Outcome::Success | Outcome::Terminal => Next::Settled,
-            Outcome::Waiting => Next::After(self.config.waiting),
+            Outcome::Waiting(wait) => Next::After(wait.unwrap_or(self.config.waiting)),
             Outcome::Retryable => Next::After(self.backoff(key)),
         };
         (outcome, requeue)
@@ -315,7 +316,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                         pass.event(EventKind::Created, message.clone());
                         pass.condition(ConditionUpdate::false_(READY, "Creating", message));
                         pass.synced();
-                        Ok(Outcome::Waiting)
+                        Ok(Outcome::Waiting(None))
                     }
                     Progress::InProgress(message) => {
                         pass.event(EventKind::Created, message.clone());
@@ -469,7 +470,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 let reason = if pass.obj.meta().deletion_timestamp.is_some() { "Deleting" } else { "Creating" };
                 pass.condition(ConditionUpdate::false_(READY, reason, error.message.clone()));
                 pass.synced();
-                Outcome::Waiting
+                Outcome::Waiting(error.wait)
             }
             ErrorClass::Retryable | ErrorClass::Terminal => {
                 let reason = error.reason.as_str();

@@ -1,6 +1,7 @@
 //! Errors of a reconcile, each with the class that decides what happens next.
 
 use std::fmt;
+use std::time::Duration;
 
 /// What the driver does with an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,32 +45,55 @@ pub struct Error {
     pub reason: TerminalReason,
     /// A message for the condition and the Event: names the field or rule, and AWS's reason.
     pub message: String,
+    /// For waiting errors, how soon to look again when it is not the driver's default.
+    pub wait: Option<Duration>,
 }
 
 impl Error {
     /// The platform policy forbids it; the message names the rule.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Error { class: ErrorClass::Terminal, reason: TerminalReason::Forbidden, message: message.into() }
+        Error { class: ErrorClass::Terminal, reason: TerminalReason::Forbidden, message: message.into(), wait: None }
     }
 
     /// The spec is invalid; the message names the field and the rule.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Error { class: ErrorClass::Terminal, reason: TerminalReason::Invalid, message: message.into() }
+        Error { class: ErrorClass::Terminal, reason: TerminalReason::Invalid, message: message.into(), wait: None }
     }
 
     /// AWS refused for a reason only a spec change fixes.
     pub fn terminal(message: impl Into<String>) -> Self {
-        Error { class: ErrorClass::Terminal, reason: TerminalReason::ReconcileError, message: message.into() }
+        Error {
+            class: ErrorClass::Terminal,
+            reason: TerminalReason::ReconcileError,
+            message: message.into(),
+            wait: None,
+        }
     }
 
     /// A transient failure.
     pub fn retryable(message: impl Into<String>) -> Self {
-        Error { class: ErrorClass::Retryable, reason: TerminalReason::ReconcileError, message: message.into() }
+        Error {
+            class: ErrorClass::Retryable,
+            reason: TerminalReason::ReconcileError,
+            message: message.into(),
+            wait: None,
+        }
     }
 
     /// An AWS operation is in flight.
     pub fn waiting(message: impl Into<String>) -> Self {
-        Error { class: ErrorClass::Waiting, reason: TerminalReason::ReconcileError, message: message.into() }
+        Error {
+            class: ErrorClass::Waiting,
+            reason: TerminalReason::ReconcileError,
+            message: message.into(),
+            wait: None,
+        }
+    }
+
+    /// Waiting for a turn that costs no AWS call to check (a free slot among the
+    /// creations in flight): look again after `wait`.
+    pub fn waiting_for_turn(message: impl Into<String>, wait: Duration) -> Self {
+        Error { wait: Some(wait), ..Error::waiting(message) }
     }
 }
 
