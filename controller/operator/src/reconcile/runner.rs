@@ -57,18 +57,18 @@ pub async fn run<K, S>(
 {
     let queue = Arc::new(WorkQueue::new(settings.recheck_slots));
     let (store, writer) = reflector::store();
-    let (started_tx, started_rx) = watch::channel(None::<usize>);
+    let (listed_tx, listed_rx) = watch::channel(false);
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..settings.concurrency.max(1) {
         workers.spawn(work(queue.clone(), store.clone(), driver.clone(), stop.clone()));
     }
     let sweeper =
-        tokio::spawn(sweep(queue.clone(), store.clone(), driver.clone(), metrics.clone(), settings, started_rx));
+        tokio::spawn(sweep(queue.clone(), store.clone(), driver.clone(), metrics.clone(), settings, listed_rx));
     let reporter = tokio::spawn(report_progress::<K>(queue.clone(), metrics.clone()));
 
     let mut stopped = stop.clone();
     let watch_ended = tokio::select! {
-        () = feed(api, writer, queue, driver, metrics, started_tx) => true,
+        () = feed(api, writer, queue, driver, metrics, listed_tx) => true,
         _ = stopped.wait_for(|s| *s) => false,
     };
     if watch_ended {
@@ -81,15 +81,15 @@ pub async fn run<K, S>(
     while workers.join_next().await.is_some() {}
 }
 
-/// Watches the kind, keeps the store and offers every event to the queue. Sends the
-/// number of objects left to settle once the first list is complete.
+/// Watches the kind, keeps the store and offers every event to the queue. Says when the
+/// first list is complete.
 async fn feed<K, S>(
     api: Api<K::Resource>,
     writer: reflector::store::Writer<K::Resource>,
     queue: Arc<WorkQueue>,
     driver: Arc<Driver<K, S>>,
     metrics: Metrics,
-    started: watch::Sender<Option<usize>>,
+    listed: watch::Sender<bool>,
 ) where
     K: ManagedKind,
     S: KubeSide<K::Resource> + 'static,
@@ -114,9 +114,8 @@ async fn feed<K, S>(
             }
             watcher::Event::InitDone => {
                 listing = false;
-                let pending = queue.pending_changes();
-                metrics.pending.with_label_values(&[K::KIND]).set(pending as i64);
-                started.send_replace(Some(pending));
+                metrics.pending.with_label_values(&[K::KIND]).set(queue.pending_changes() as i64);
+                listed.send_replace(true);
             }
             watcher::Event::Delete(obj) => {
                 let key = key_of(&obj);
@@ -167,12 +166,12 @@ async fn sweep<K, S>(
     driver: Arc<Driver<K, S>>,
     metrics: Metrics,
     settings: RunnerSettings,
-    mut started: watch::Receiver<Option<usize>>,
+    mut listed: watch::Receiver<bool>,
 ) where
     K: ManagedKind,
     S: KubeSide<K::Resource> + 'static,
 {
-    if started.wait_for(Option::is_some).await.is_err() {
+    if listed.wait_for(|listed| *listed).await.is_err() {
         return;
     }
     metrics.resync.set(settings.resync.as_secs_f64());
