@@ -6,10 +6,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-mod account;
 mod aws;
 mod crdgen;
 mod http;
+mod kinds;
 mod kube_side;
 mod leader;
 mod metrics;

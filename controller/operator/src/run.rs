@@ -1,12 +1,12 @@
 //! `orgops run`: connects to the cluster, checks the CRDs, builds the AWS clients and
 //! the controllers, serves the HTTP endpoints and runs until SIGTERM or SIGINT.
 
-use crate::account::{AccountKind, AccountSettings};
 use crate::aws::account_management::SdkAccountManagement;
 use crate::aws::limits::RateLimiter;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
 use crate::aws::{CallGate, load_sdk_config};
+use crate::kinds::account::{AccountKind, AccountSettings};
 use crate::kube_side::{ApiServer, EventPublisher};
 use crate::leader::{Elector, LeaseSettings, identity};
 use crate::policy::PolicyStore;

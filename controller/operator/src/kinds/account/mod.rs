@@ -1,19 +1,24 @@
 //! `AwsAccount`: creates or adopts an account, keeps its name, OU, tags and alternate
-//! contacts as the spec says, and closes it on deletion when asked to.
+//! contacts as the spec says, and closes it on deletion when asked to. The AWS calls are
+//! here; the decisions that need none are in `rules`.
 
+mod rules;
+
+use crate::aws::FailureKind;
 use crate::aws::account_management::{AccountManagement, ContactDetails, ContactType};
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::{CreateState, Organizations, Tags};
 use crate::aws::sweep_cache::SweepCache;
-use crate::aws::{AwsError, FailureKind};
+use crate::kinds::aws_error;
 use crate::policy::Grants;
 use crate::reconcile::ownership;
 use crate::reconcile::{Availability, Error, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusSink};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use orgops_api::account::{AlternateContacts as SpecContacts, Contact, PendingCreation};
+use orgops_api::account::PendingCreation;
 use orgops_api::{AwsAccount, AwsAccountStatus};
+use rules::FailedCreation;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -132,11 +137,8 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
         let spec = &obj.spec;
         // Requested-at times come from AWS's clock and the marker from ours.
         let since = pending.requested_at.0.as_second() - CLOCK_SKEW.as_secs() as i64;
-        let mut candidates: Vec<_> = (self.org.org().create_requests().await.map_err(aws_error)?)
-            .into_iter()
-            .filter(|r| r.account_name == spec.account_name && r.requested_at.is_none_or(|t| t >= since))
-            .collect();
-        candidates.sort_by_key(|r| std::cmp::Reverse(r.requested_at));
+        let requests = self.org.org().create_requests().await.map_err(aws_error)?;
+        let candidates = rules::creation_candidates(requests, &spec.account_name, since);
         // Account names are not unique: a finished request is this object's only when its
         // account has this object's email.
         for candidate in &candidates {
@@ -188,8 +190,8 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
     /// A FAILED CreateAccount: adopt on EMAIL_ALREADY_EXISTS when the account is in this
     /// organization; retry limits and concurrency; anything else needs the spec to change.
     async fn failed_creation(&self, obj: &AwsAccount, reason: &str) -> Result<(String, Linked), Error> {
-        match reason {
-            "EMAIL_ALREADY_EXISTS" => {
+        match rules::failed_creation(reason) {
+            FailedCreation::AdoptByEmail => {
                 self.org.ensure_current().await.map_err(aws_error)?;
                 let email = &obj.spec.email;
                 let id = self.org.read(|s| s.account_by_email(email).map(|a| a.id.clone())).ok_or_else(|| {
@@ -202,13 +204,10 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
                 ));
                 Ok((id, link))
             }
-            "ACCOUNT_LIMIT_EXCEEDED"
-            | "CONCURRENT_ACCOUNT_MODIFICATION"
-            | "INTERNAL_FAILURE"
-            | "UPDATE_EXISTING_RESOURCE_POLICY_WITH_TAGS_NOT_SUPPORTED" => {
+            FailedCreation::Retry => {
                 Err(Error::retryable(format!("CreateAccount failed: {reason}; it will be retried")))
             }
-            other => Err(Error::terminal(format!("CreateAccount failed: {other}"))),
+            FailedCreation::Terminal => Err(Error::terminal(format!("CreateAccount failed: {reason}"))),
         }
     }
 
@@ -223,40 +222,6 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
                 obj.spec.organizational_unit
             ))
         })
-    }
-}
-
-/// Maps an AWS failure onto the driver's classes: throttling and 5xx retry; a refusal
-/// is terminal with AWS's code and message.
-fn aws_error(error: AwsError) -> Error {
-    match error.kind {
-        FailureKind::Throttled | FailureKind::Transient => Error::retryable(error.to_string()),
-        FailureKind::Client => Error::terminal(error.to_string()),
-    }
-}
-
-fn contact_of(spec: &SpecContacts, kind: ContactType) -> Option<&Contact> {
-    match kind {
-        ContactType::Billing => spec.billing.as_ref(),
-        ContactType::Operations => spec.operations.as_ref(),
-        ContactType::Security => spec.security.as_ref(),
-    }
-}
-
-fn contact_field(kind: ContactType) -> &'static str {
-    match kind {
-        ContactType::Billing => "alternateContacts.billing",
-        ContactType::Operations => "alternateContacts.operations",
-        ContactType::Security => "alternateContacts.security",
-    }
-}
-
-fn details(contact: &Contact) -> ContactDetails {
-    ContactDetails {
-        name: contact.name.clone(),
-        title: contact.title.clone(),
-        email: contact.email.clone(),
-        phone: contact.phone_number.clone(),
     }
 }
 
@@ -385,17 +350,9 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         diffs.extend(ownership::tag_diffs(obj, &spec.tags, &actual_tags));
         if let Some(wanted) = &spec.alternate_contacts {
             for kind in ContactType::ALL {
-                if let Some(contact) = contact_of(wanted, kind) {
+                if let Some(contact) = rules::contact_of(wanted, kind) {
                     let actual = self.contact(&account.id, kind).await?;
-                    if actual.as_ref() != Some(&details(contact)) {
-                        let shown =
-                            actual.map(|a| format!("{} <{}>", a.name, a.email)).unwrap_or_else(|| "(absent)".into());
-                        diffs.push(FieldDiff::new(
-                            contact_field(kind),
-                            format!("{} <{}>", contact.name, contact.email),
-                            shown,
-                        ));
-                    }
+                    diffs.extend(rules::contact_diff(kind, contact, actual.as_ref()));
                 }
             }
         }
@@ -490,9 +447,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         let keys: Vec<&str> = diffs.iter().filter_map(|d| d.path.strip_prefix("tags.")).collect();
         if !keys.is_empty() {
             let mut tags = self.org.tags(&account_id).await.map_err(aws_error)?;
-            let to_set: Tags = keys.iter().filter_map(|k| Some((k.to_string(), desired.get(*k)?.clone()))).collect();
-            let to_remove: Vec<String> =
-                keys.iter().filter(|k| !desired.contains_key(**k)).map(|k| k.to_string()).collect();
+            let (to_set, to_remove) = rules::tag_changes(&keys, &desired);
             if !to_set.is_empty() {
                 self.org.org().tag(&account_id, &to_set).await.map_err(aws_error)?;
             }
@@ -506,13 +461,13 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         }
         if let Some(wanted) = &obj.spec.alternate_contacts {
             for kind in ContactType::ALL {
-                if let Some(contact) =
-                    contact_of(wanted, kind).filter(|_| diffs.iter().any(|d| d.path == contact_field(kind)))
+                if let Some(contact) = rules::contact_of(wanted, kind)
+                    .filter(|_| diffs.iter().any(|d| d.path == rules::contact_field(kind)))
                 {
-                    let details = details(contact);
+                    let details = rules::details(contact);
                     self.management.put_contact(&account_id, kind, &details).await.map_err(aws_error)?;
                     self.contact_cache.insert((account_id.clone(), kind), Some(details));
-                    done.push(format!("set {}", contact_field(kind)));
+                    done.push(format!("set {}", rules::contact_field(kind)));
                 }
             }
         }
@@ -562,5 +517,4 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
 }
 
 #[cfg(test)]
-#[path = "account_tests.rs"]
 mod tests;
