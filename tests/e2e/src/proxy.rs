@@ -1,5 +1,6 @@
-//! An HTTP proxy in front of moto that lets a test act at an exact point of an AWS call:
-//! after moto answered, before the operator gets the answer.
+//! An HTTP proxy in front of moto that lets a test act at an exact point of an AWS call
+//! (after moto answered, before the operator gets the answer), or count every call that
+//! reached moto.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -65,9 +66,14 @@ async fn forward(
     let body = body.collect().await?.to_bytes();
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     parts.uri = format!("{upstream}{path}").parse().expect("upstream URL");
-    let answer = client.request(Request::from_parts(parts, Full::new(body))).await.expect("moto answers");
-    let (parts, body) = answer.into_parts();
-    let body = body.collect().await?.to_bytes();
-    hook(&operation);
-    Ok(Response::from_parts(parts, Full::new(body)))
+    // A request that reached the proxy is on the wire: it goes on to moto (and the hook
+    // runs) even when the caller dies meanwhile, as it would reach AWS.
+    let upstream_call = tokio::spawn(async move {
+        let answer = client.request(Request::from_parts(parts, Full::new(body))).await.expect("moto answers");
+        let (parts, body) = answer.into_parts();
+        let body = body.collect().await?.to_bytes();
+        hook(&operation);
+        Ok(Response::from_parts(parts, Full::new(body)))
+    });
+    upstream_call.await.expect("the upstream call does not panic")
 }
