@@ -131,7 +131,9 @@ async fn out_of_band_changes_are_corrected_within_a_resync() {
 #[tokio::test]
 async fn a_move_is_corrected_within_one_resync_wherever_it_lands_in_the_cycle() {
     const RESYNC_S: f64 = 10.0;
-    const MARGIN_S: f64 = 2.0;
+    // One sweep of this namespace: the snapshot of the shared test organization, then one
+    // account, read at 8 calls a second on a loaded machine.
+    const MARGIN_S: f64 = 4.0;
     let ns = "acct-drift-bound";
     let api = setup(ns).await;
     let org = organizations().await;
