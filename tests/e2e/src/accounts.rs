@@ -47,6 +47,12 @@ pub async fn until_condition(
     .await
 }
 
+/// How many objects of the API are Ready (0 while the API server cannot be read).
+pub async fn ready_count(api: &Api<DynamicObject>) -> usize {
+    let Ok(list) = api.list(&Default::default()).await else { return 0 };
+    list.items.iter().filter(|o| condition(o, "Ready").is_some_and(|(s, _, _)| s == "True")).count()
+}
+
 /// A string field of the object's status, empty when absent.
 pub fn status_str(object: &DynamicObject, field: &str) -> String {
     object.data["status"][field].as_str().unwrap_or_default().to_string()

@@ -1,7 +1,7 @@
 //! AwsAccount end to end: the real API server, the operator as a process, moto as AWS.
 
 use kube::api::DeleteParams;
-use orgops_e2e::accounts::{PAYROLL, account, email, setup, status_str, until_condition};
+use orgops_e2e::accounts::{PAYROLL, account, email, ready_count, setup, status_str, until_condition};
 use orgops_e2e::aws::{self, organizations};
 use orgops_e2e::operator::{Operator, OperatorOptions};
 use orgops_e2e::{apply, condition, events_of, eventually};
@@ -323,12 +323,7 @@ async fn fifty_accounts_created_concurrently_are_all_ready_each_once() {
     for name in &names {
         apply(&api, &account(ns, name, json!({"tags": {"team": name}}))).await.unwrap();
     }
-    eventually(240, "50 accounts Ready", || async {
-        let list = api.list(&Default::default()).await.ok()?;
-        let ready = list.items.iter().filter(|o| condition(o, "Ready").is_some_and(|(s, _, _)| s == "True")).count();
-        (ready == names.len()).then_some(())
-    })
-    .await;
+    eventually(240, "50 accounts Ready", || async { (ready_count(&api).await == names.len()).then_some(()) }).await;
     let elapsed = started.elapsed();
     let calls = operator.aws_calls();
     for name in &names {
@@ -355,7 +350,5 @@ async fn fifty_accounts_created_concurrently_are_all_ready_each_once() {
         calls.iter().map(|(op, n)| format!("{op}={:.2}", n / 50.0)).collect::<Vec<_>>().join(" ")
     );
     eprintln!("calls in one idle resync of 50 accounts: {}", per_resync.join(" "));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", operator.pid())).unwrap_or_default();
-    let rss = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: unknown");
-    eprintln!("operator resident set after 50 accounts: {}", rss.trim_start_matches("VmRSS:").trim());
+    eprintln!("operator resident set after 50 accounts: {} kB", operator.resident_kib());
 }

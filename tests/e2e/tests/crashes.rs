@@ -2,7 +2,7 @@
 //! restarted each time, as a Deployment restarts a crashed container: every account is
 //! created exactly once and every object becomes Ready.
 
-use orgops_e2e::accounts::{PAYROLL, account, email, setup};
+use orgops_e2e::accounts::{PAYROLL, account, email, ready_count, setup, status_str, until_condition};
 use orgops_e2e::aws::{self, organizations};
 use orgops_e2e::operator::{Operator, OperatorOptions};
 use orgops_e2e::{apply, condition, eventually};
@@ -57,12 +57,8 @@ async fn a_batch_created_under_random_kills_gets_each_account_exactly_once() {
     }
     let watcher = api.clone();
     let all_ready = tokio::spawn(async move {
-        eventually(600, "all Ready", || async {
-            let list = watcher.list(&Default::default()).await.ok()?;
-            let ready = list.items.iter().filter(|o| condition(o, "Ready").is_some_and(|(s, _, _)| s == "True"));
-            (ready.count() == ACCOUNTS).then(|| started.elapsed())
-        })
-        .await
+        eventually(600, "all Ready", || async { (ready_count(&watcher).await == ACCOUNTS).then(|| started.elapsed()) })
+            .await
     });
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_millis(300 + random.below(2200))).await;
@@ -71,9 +67,7 @@ async fn a_batch_created_under_random_kills_gets_each_account_exactly_once() {
     }
     let last_restart = Instant::now();
     eventually(READY_WITHIN_S, &format!("{ACCOUNTS} accounts Ready after the last restart (seed {seed})"), || async {
-        let list = api.list(&Default::default()).await.ok()?;
-        let ready = list.items.iter().filter(|o| condition(o, "Ready").is_some_and(|(s, _, _)| s == "True")).count();
-        (ready == ACCOUNTS).then_some(())
+        (ready_count(&api).await == ACCOUNTS).then_some(())
     })
     .await;
     let restarts_took = last_restart.duration_since(started);
@@ -122,16 +116,16 @@ async fn a_marker_whose_request_never_reached_aws_waits_out_the_grace_then_creat
     options.extra_args = vec!["--unconfirmed-create-grace".into(), "8s".into()];
     let operator = Operator::start(options).await;
 
-    let waiting = orgops_e2e::accounts::until_condition(&api, "main", "Ready", "False", "Creating").await;
+    let waiting = until_condition(&api, "main", "Ready", "False", "Creating").await;
     let (_, _, message) = condition(&waiting, "Ready").unwrap();
     assert!(message.contains("to learn whether the CreateAccount sent at"), "{message}");
     assert!(aws::accounts_with_email(&org, &email(ns, "main")).await.is_empty());
 
-    let ready = orgops_e2e::accounts::until_condition(&api, "main", "Ready", "True", "Available").await;
+    let ready = until_condition(&api, "main", "Ready", "True", "Available").await;
     let waited = k8s_openapi::jiff::Timestamp::now().duration_since(marked_at).as_secs_f64();
     eprintln!("created {waited:.1} s after the marker (grace 8 s)");
     assert!(waited >= 8.0, "created before the grace ended");
     let ids = aws::accounts_with_email(&org, &email(ns, "main")).await;
-    assert_eq!(ids, [orgops_e2e::accounts::status_str(&ready, "accountId")]);
+    assert_eq!(ids, [status_str(&ready, "accountId")]);
     assert_eq!(operator.aws_calls().get("CreateAccount"), Some(&1.0));
 }

@@ -3,10 +3,10 @@
 //! found at start-up are being adopted and while re-checks saturate the budget; the
 //! re-checks stretch instead of starving anything, and the metric says by how much.
 
-use orgops_e2e::accounts::{account, email, setup, status_str, until_condition};
+use orgops_e2e::accounts::{account, email, ready_count, setup, status_str, until_condition};
 use orgops_e2e::aws::{self, organizations};
 use orgops_e2e::operator::{Operator, OperatorOptions};
-use orgops_e2e::{apply, condition, eventually};
+use orgops_e2e::{apply, eventually};
 use serde_json::json;
 use std::time::Instant;
 
@@ -63,16 +63,12 @@ async fn a_new_account_is_created_within_seconds_while_the_read_budget_is_satura
     // During the start-up backlog: the new account goes first.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let during_backlog = time_to_ready(&api, ns, "newcomer-1").await;
-    let ready_count = || async {
-        let list = api.list(&Default::default()).await.unwrap();
-        list.items.iter().filter(|o| condition(o, "Ready").is_some_and(|(s, _, _)| s == "True")).count()
-    };
-    let backlog_left = ADOPTED + 1 - ready_count().await;
+    let backlog_left = ADOPTED + 1 - ready_count(&api).await;
     eprintln!("new account Ready in {during_backlog:.1} s during the start-up backlog ({backlog_left} still to adopt)");
     assert!(backlog_left > 0, "the backlog was already gone: the test proves nothing");
 
     let started = Instant::now();
-    eventually(240, "every adopted account Ready", || async { (ready_count().await == ADOPTED + 1).then_some(()) })
+    eventually(240, "every adopted account Ready", || async { (ready_count(&api).await == ADOPTED + 1).then_some(()) })
         .await;
     eprintln!(
         "{ADOPTED} accounts adopted, the last {:.1} s after the new one was Ready",

@@ -21,12 +21,6 @@ fn accounts_wanted() -> usize {
     std::env::var("ORGOPS_SCALE_ACCOUNTS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
 }
 
-fn resident_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: 0 kB");
-    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
 fn ready_count(operator: &Operator) -> usize {
     operator.metrics().get("orgops_resources{kind=\"AwsAccount\",ready=\"true\"}").copied().unwrap_or(0.0) as usize
 }
@@ -103,7 +97,7 @@ async fn ten_thousand_accounts_are_adopted_at_the_read_limit_and_a_new_one_goes_
         let ready = ready_count(&operator);
         while thresholds.first().is_some_and(|t| ready >= *t) {
             let at = thresholds.remove(0);
-            memory.push((at, resident_kib(operator.pid()), began.elapsed().as_secs_f64()));
+            memory.push((at, operator.resident_kib(), began.elapsed().as_secs_f64()));
         }
         if newcomer.is_none() && ready >= total / 2 {
             apply(&api, &account(ns, "newcomer", json!({"organizationalUnit": "Root"}))).await.unwrap();

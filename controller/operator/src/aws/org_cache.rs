@@ -15,10 +15,8 @@ use tokio::time::Instant;
 /// The organization at one point in time.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    /// The root's id.
-    pub root_id: String,
-    /// The root's ARN, from which account ARNs are derived.
-    pub root_arn: String,
+    /// The root, whose ARN account ARNs are derived from.
+    pub root: OrgRoot,
     /// OUs by id, with their parent's id.
     ous: HashMap<String, (OrgUnit, String)>,
     /// Accounts by id.
@@ -49,9 +47,9 @@ impl Snapshot {
             return self.ous.contains_key(ou).then(|| ou.to_string());
         }
         if ou.starts_with("r-") {
-            return (ou == self.root_id).then(|| ou.to_string());
+            return (ou == self.root.id).then(|| ou.to_string());
         }
-        let mut current = self.root_id.clone();
+        let mut current = self.root.id.clone();
         for segment in normalize_ou_path(ou).split('/').filter(|s| !s.is_empty()) {
             current = self.ous.iter().find(|(_, (unit, parent))| *parent == current && unit.name == segment)?.0.clone();
         }
@@ -62,7 +60,7 @@ impl Snapshot {
     pub fn ou_path(&self, id: &str) -> Option<String> {
         let mut names = Vec::new();
         let mut current = id;
-        while current != self.root_id {
+        while current != self.root.id {
             let (unit, parent) = self.ous.get(current)?;
             names.push(unit.name.as_str());
             current = parent;
@@ -195,8 +193,8 @@ impl<O: Organizations> OrgCache<O> {
 
     async fn read_organization(&self) -> Result<Snapshot, AwsError> {
         let root = self.org.root().await?;
-        let mut snapshot = Snapshot { root_id: root.id.clone(), root_arn: root.arn, ..Snapshot::default() };
-        let mut parents_to_visit = vec![root.id];
+        let mut parents_to_visit = vec![root.id.clone()];
+        let mut snapshot = Snapshot { root, ..Snapshot::default() };
         while let Some(parent) = parents_to_visit.pop() {
             for ou in self.org.child_ous(&parent).await? {
                 parents_to_visit.push(ou.id.clone());
@@ -228,10 +226,7 @@ impl<O: Organizations> OrgCache<O> {
     /// creates it: ACTIVE, in the root, its ARN derived from the root's. Costs no AWS call;
     /// `None` when no snapshot was read yet to derive from.
     pub fn record_created(&self, account_id: &str, name: &str, email: &str) -> Option<OrgAccount> {
-        let (root_id, arn) = self.read(|s| {
-            let root = OrgRoot { id: s.root_id.clone(), arn: s.root_arn.clone() };
-            (root.id.clone(), root.account_arn(account_id))
-        });
+        let (root_id, arn) = self.read(|s| (s.root.id.clone(), s.root.account_arn(account_id)));
         let account = OrgAccount {
             id: account_id.to_string(),
             arn: arn?,
@@ -285,8 +280,7 @@ mod tests {
 
     fn snapshot() -> Snapshot {
         Snapshot {
-            root_id: "r-root".into(),
-            root_arn: "arn:aws:organizations::000000000000:root/o-test/r-root".into(),
+            root: OrgRoot { id: "r-root".into(), arn: "arn:aws:organizations::000000000000:root/o-test/r-root".into() },
             ous: [
                 ou("ou-root-work0000", "Workloads", "r-root"),
                 ou("ou-root-payr0000", "Payroll", "ou-root-work0000"),

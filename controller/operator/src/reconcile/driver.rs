@@ -164,8 +164,13 @@ impl<K: ManagedKind> Pass<'_, K> {
     }
 
     fn availability(&mut self, availability: &Availability) {
+        let observed_only =
+            "observed, not owned by orgops: managementPolicy ObserveOnly writes nothing, not even ownership tags";
         match availability {
-            Availability::Available => self.condition(ConditionUpdate::true_(READY, "Available", "")),
+            Availability::Available => {
+                let message = if self.status.owned() == Some(false) { observed_only } else { "" };
+                self.condition(ConditionUpdate::true_(READY, "Available", message))
+            }
             Availability::Unavailable(why) => {
                 self.condition(ConditionUpdate::false_(READY, "Unavailable", why.clone()))
             }
@@ -327,7 +332,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             Observation::Present { diffs, availability, linked } => {
                 let (ownership, mut diffs): (Vec<FieldDiff>, Vec<FieldDiff>) =
                     diffs.into_iter().partition(|d| d.ownership);
-                let mut adopted = match linked {
+                let adopted = match linked {
                     Some(Linked::Adopted(message)) => Some(message),
                     Some(Linked::Created(message)) => {
                         tracing::info!(kind = K::KIND, "{message}");
@@ -335,35 +340,17 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                     }
                     None => None,
                 };
-                let owned_before = obj.status().and_then(|s| s.owned()) == Some(true);
-                if !full || ownership.is_empty() {
-                    // Under ObserveOnly, missing ownership tags are no drift: only a fact.
-                    pass.status.set_owned(Some(ownership.is_empty()));
-                } else if owned_before {
-                    // Ownership lost out of band is drift like any other field.
-                    diffs.extend(ownership);
-                } else {
-                    // Taking ownership of an adopted resource is part of adoption.
-                    self.kind.update(obj, &mut pass.status, &ownership).await?;
-                    pass.status.set_owned(Some(true));
-                    let paths: Vec<&str> = ownership.iter().map(|d| d.path.as_str()).collect();
-                    let took = format!("wrote the ownership tags {}", paths.join(", "));
-                    adopted = Some(match adopted {
-                        Some(message) => format!("{message}; {took}"),
-                        None => format!("took ownership: {took}"),
-                    });
-                }
+                let (lost, took) = self.apply_ownership(pass, ownership, full).await?;
+                diffs.extend(lost);
+                let adopted = match (adopted, took) {
+                    (Some(message), Some(took)) => Some(format!("{message}; {took}")),
+                    (None, Some(took)) => Some(format!("took ownership: {took}")),
+                    (message, None) => message,
+                };
                 if let Some(message) = adopted {
                     pass.event(EventKind::Adopted, message);
                 }
                 pass.availability(&availability);
-                if pass.status.owned() == Some(false) && availability == Availability::Available {
-                    pass.condition(ConditionUpdate::true_(
-                        READY,
-                        "Available",
-                        "observed, not owned by orgops: managementPolicy ObserveOnly writes nothing, not even ownership tags",
-                    ));
-                }
                 if diffs.is_empty() {
                     self.set_drifted(obj, false);
                     pass.synced();
@@ -372,6 +359,30 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 self.handle_differences(pass, diffs, full, policies.drift_policy).await
             }
         }
+    }
+
+    /// The ownership tags' differences (see [`super::ownership`]). Under ObserveOnly they
+    /// are only a fact; under Full they are written as part of adoption the first time
+    /// (returning what was written), and are drift once the resource was owned
+    /// (returned, to be handled with the other differences).
+    async fn apply_ownership(
+        &self,
+        pass: &mut Pass<'_, K>,
+        ownership: Vec<FieldDiff>,
+        full: bool,
+    ) -> Result<(Vec<FieldDiff>, Option<String>), Error> {
+        let owned_before = pass.obj.status().and_then(|s| s.owned()) == Some(true);
+        if !full || ownership.is_empty() {
+            pass.status.set_owned(Some(ownership.is_empty()));
+            return Ok((Vec::new(), None));
+        }
+        if owned_before {
+            return Ok((ownership, None));
+        }
+        self.kind.update(pass.obj, &mut pass.status, &ownership).await?;
+        pass.status.set_owned(Some(true));
+        let paths: Vec<&str> = ownership.iter().map(|d| d.path.as_str()).collect();
+        Ok((Vec::new(), Some(format!("wrote the ownership tags {}", paths.join(", ")))))
     }
 
     /// AWS differs from the spec. After a spec change that is work to do; when AWS moved

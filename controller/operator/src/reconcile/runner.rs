@@ -68,7 +68,7 @@ pub async fn run<K, S>(
 
     let mut stopped = stop.clone();
     let watch_ended = tokio::select! {
-        () = feed(api, writer, queue, driver, metrics, listed_tx) => true,
+        () = feed(api, writer, queue, driver, listed_tx) => true,
         _ = stopped.wait_for(|s| *s) => false,
     };
     if watch_ended {
@@ -88,7 +88,6 @@ async fn feed<K, S>(
     writer: reflector::store::Writer<K::Resource>,
     queue: Arc<WorkQueue>,
     driver: Arc<Driver<K, S>>,
-    metrics: Metrics,
     listed: watch::Sender<bool>,
 ) where
     K: ManagedKind,
@@ -114,7 +113,6 @@ async fn feed<K, S>(
             }
             watcher::Event::InitDone => {
                 listing = false;
-                metrics.pending.with_label_values(&[K::KIND]).set(queue.pending_changes() as i64);
                 listed.send_replace(true);
             }
             watcher::Event::Delete(obj) => {

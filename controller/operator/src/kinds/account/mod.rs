@@ -7,7 +7,7 @@ mod rules;
 use crate::aws::FailureKind;
 use crate::aws::account_management::{AccountManagement, ContactDetails, ContactType};
 use crate::aws::org_cache::OrgCache;
-use crate::aws::organizations::{CreateState, Organizations, Tags};
+use crate::aws::organizations::{CreateRequest, CreateState, Organizations, Tags};
 use crate::aws::sweep_cache::SweepCache;
 use crate::kinds::aws_error;
 use crate::policy::Grants;
@@ -133,7 +133,7 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
         &self,
         obj: &AwsAccount,
         pending: &PendingCreation,
-    ) -> Result<Option<crate::aws::organizations::CreateRequest>, Error> {
+    ) -> Result<Option<CreateRequest>, Error> {
         let spec = &obj.spec;
         // Requested-at times come from AWS's clock and the marker from ours.
         let since = pending.requested_at.0.as_second() - CLOCK_SKEW.as_secs() as i64;
@@ -171,7 +171,7 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
         // Last look, by email, before concluding that the request never reached AWS.
         self.org.ensure_current().await.map_err(aws_error)?;
         if let Some(account) = self.org.read(|s| s.account_by_email(&spec.email).cloned()) {
-            return Ok(Some(crate::aws::organizations::CreateRequest {
+            return Ok(Some(CreateRequest {
                 id: String::new(),
                 account_name: account.name,
                 state: CreateState::Succeeded(account.id),
