@@ -68,7 +68,7 @@ up() {
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
     --initial-cluster "default=http://127.0.0.1:$peer_port" --unsafe-no-fsync --log-level warn
-  start moto "$venv/bin/moto_server" -H 127.0.0.1 -p "$moto_port"
+  start moto "$venv/bin/python" "$here/moto_server.py" -H 127.0.0.1 -p "$moto_port"
   wait_for 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 
   local d=$run/pki

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 pub const MANAGED_POLICY_ARN_PATTERN: &str =
     r"^arn:aws(-cn|-us-gov|-iso[a-z]?)?:iam::aws:policy/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]+$";
 
+/// RE2 pattern of an RFC 3339 time with a zone (`2026-12-04T18:00:00Z`, `…+09:00`).
+pub const RFC3339_PATTERN: &str = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$";
+
 /// RE2 pattern of an ISO 8601 session duration from PT1H to PT12H.
 pub const SESSION_DURATION_PATTERN: &str =
     r"^PT(([1-9]|1[01])H([0-5]?[0-9]M)?|12H(0{1,2}M)?|([6-9][0-9]|[1-6][0-9]{2}|7[01][0-9]|720)M)$";
@@ -164,6 +167,11 @@ pub struct Assignment {
     /// Where the principal gets the permission set.
     #[schemars(length(min = 1, max = 50))]
     pub targets: Vec<AssignmentTarget>,
+    /// Temporary access: the assignments are removed at this time (RFC 3339) and not
+    /// created again while the spec still says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = RFC3339_PATTERN), extend("format" = "date-time"))]
+    pub expires_at: Option<String>,
 }
 
 /// An account, or every account in an OU (re-expanded as accounts join or leave it).
@@ -204,6 +212,9 @@ pub struct PermissionSetRequestStatus {
     /// Whether the current policies are provisioned to every assigned account.
     #[serde(default)]
     pub provisioned: bool,
+    /// The ProvisionPermissionSet request still running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_request_id: Option<String>,
     /// Whether the AWS resource carries orgops's ownership tags naming this object:
     /// `false` for a resource observed (`managementPolicy: ObserveOnly`) but not owned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -233,17 +244,26 @@ pub struct ResolvedPrincipal {
 }
 
 /// The state of one (principal, account) assignment.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignmentStatus {
     /// `GROUP` or `USER`.
     pub principal_type: String,
     /// The Identity Store id.
     pub principal_id: String,
+    /// The principal as the spec names it (`group payroll-developers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// The target account.
     pub account_id: String,
-    /// `SUCCEEDED`, `IN_PROGRESS` or `FAILED`.
+    /// `SUCCEEDED`, `IN_PROGRESS`, `FAILED`, `DELETING` or `EXPIRED`.
     pub state: String,
+    /// When the assignment expires or expired (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// The CreateAccountAssignment or DeleteAccountAssignment request still running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     /// AWS's reason when the assignment failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

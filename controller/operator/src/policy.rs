@@ -2,12 +2,18 @@
 //! platform team as a YAML file (a ConfigMap in the cluster), re-read when it changes.
 //!
 //! ```yaml
+//! deniedManagedPolicies:              # denied to every namespace that is not admin
+//!   - AdministratorAccess
 //! namespaces:
 //!   platform:
 //!     admin: true                     # may target anything
 //!   payroll:
 //!     organizationalUnits:            # account placement and OU targets
 //!       - Workloads/Payroll           # the OU and everything below it
+//!     accounts: ["111122223333"]      # accounts it may target without owning them
+//!     deniedManagedPolicies: [IAMFullAccess]
+//!     maxSessionDuration: PT8H        # permission sets' session length
+//!     maxAssignmentDuration: 7d       # how far ahead an expiresAt may be
 //! ```
 //!
 //! A namespace the policy does not name is granted nothing.
@@ -18,12 +24,17 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 use std::time::SystemTime;
 
 /// The policy file's contents.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Policy {
+    /// AWS managed policies (names or ARNs) no namespace but an admin one may attach.
+    #[serde(default)]
+    pub denied_managed_policies: Vec<String>,
     /// Grants by namespace.
     #[serde(default)]
     pub namespaces: BTreeMap<String, NamespacePolicy>,
@@ -39,6 +50,18 @@ pub struct NamespacePolicy {
     /// OU paths from the root; each grants the OU and every OU below it.
     #[serde(default)]
     pub organizational_units: Vec<String>,
+    /// Account ids it may target without owning them (as an AwsAccount in the namespace).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    /// AWS managed policies (names or ARNs) it may not attach, besides those denied to all.
+    #[serde(default)]
+    pub denied_managed_policies: Vec<String>,
+    /// The longest session its permission sets may have (ISO 8601, `PT8H`).
+    #[serde(default)]
+    pub max_session_duration: Option<String>,
+    /// How far ahead an assignment's `expiresAt` may be (`90m`, `12h`, `7d`).
+    #[serde(default)]
+    pub max_assignment_duration: Option<String>,
 }
 
 /// The grants of one namespace, as the kinds check them.
@@ -73,6 +96,91 @@ impl Grants {
     }
 }
 
+impl Grants {
+    /// Allows an account the namespace does not own when the policy lists it.
+    pub fn grants_account(&self, account_id: &str) -> bool {
+        self.policy.admin || self.policy.accounts.iter().any(|a| a == account_id)
+    }
+
+    /// Refuses an AWS managed policy the namespace is denied. Entries match the whole ARN
+    /// or the policy's name (the ARN's last segment).
+    pub fn check_managed_policy(&self, field: &str, arn: &str) -> Result<(), Error> {
+        if self.policy.admin {
+            return Ok(());
+        }
+        let name = arn.rsplit('/').next().unwrap_or(arn);
+        match self.policy.denied_managed_policies.iter().find(|denied| *denied == arn || *denied == name) {
+            Some(denied) => Err(Error::forbidden(format!(
+                "{field} {arn} is denied to namespace {:?} by the platform policy (deniedManagedPolicies: {denied})",
+                self.namespace
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a session longer than the namespace's maximum.
+    pub fn check_session_duration(&self, field: &str, duration: &str) -> Result<(), Error> {
+        let Some(max) = self.policy.max_session_duration.as_deref().filter(|_| !self.policy.admin) else {
+            return Ok(());
+        };
+        match (iso_duration(duration), iso_duration(max)) {
+            (Some(asked), Some(allowed)) if asked > allowed => Err(Error::forbidden(format!(
+                "{field} {duration} is longer than the platform policy allows namespace {:?} (maxSessionDuration: {max})",
+                self.namespace
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses an expiry further ahead than the namespace's maximum; `ahead` is how far
+    /// ahead of now it is.
+    pub fn check_assignment_duration(&self, field: &str, expires_at: &str, ahead: Duration) -> Result<(), Error> {
+        let Some(max) = self.policy.max_assignment_duration.as_deref().filter(|_| !self.policy.admin) else {
+            return Ok(());
+        };
+        match parse_span(max) {
+            Some(allowed) if ahead > allowed => Err(Error::forbidden(format!(
+                "{field} {expires_at} is further ahead than the platform policy allows namespace {:?} \
+                 (maxAssignmentDuration: {max})",
+                self.namespace
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// An ISO 8601 duration of hours and minutes (`PT4H`, `PT1H30M`, `PT90M`).
+pub fn iso_duration(text: &str) -> Option<Duration> {
+    let rest = text.strip_prefix("PT")?;
+    let (mut minutes, mut number) = (0u64, String::new());
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => number.push(c),
+            'H' => minutes += number.parse::<u64>().ok()? * 60,
+            'M' => minutes += number.parse::<u64>().ok()?,
+            _ => return None,
+        }
+        if !c.is_ascii_digit() {
+            number.clear();
+        }
+    }
+    number.is_empty().then_some(Duration::from_secs(minutes * 60))
+}
+
+/// A span like `90m`, `12h` or `7d`.
+fn parse_span(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit())?);
+    let value: u64 = number.parse().ok()?;
+    let seconds = match unit {
+        "m" => value * 60,
+        "h" => value * 3600,
+        "d" => value * 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
+}
+
 fn granted_list(items: &[String]) -> String {
     if items.is_empty() { "none".to_string() } else { items.join(", ") }
 }
@@ -105,10 +213,9 @@ impl PolicyStore {
     pub fn grants(&self, namespace: &str) -> Grants {
         self.reload_if_changed();
         let loaded = self.loaded.lock().unwrap();
-        Grants {
-            namespace: namespace.to_string(),
-            policy: loaded.1.namespaces.get(namespace).cloned().unwrap_or_default(),
-        }
+        let mut policy = loaded.1.namespaces.get(namespace).cloned().unwrap_or_default();
+        policy.denied_managed_policies.extend(loaded.1.denied_managed_policies.iter().cloned());
+        Grants { namespace: namespace.to_string(), policy }
     }
 
     fn reload_if_changed(&self) {
@@ -134,8 +241,27 @@ fn read(path: &PathBuf) -> anyhow::Result<(Option<SystemTime>, Policy)> {
     use anyhow::Context;
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let text = std::fs::read_to_string(path).with_context(|| format!("reading platform policy {}", path.display()))?;
-    let policy = serde_yaml::from_str(&text).with_context(|| format!("parsing platform policy {}", path.display()))?;
+    let policy: Policy =
+        serde_yaml::from_str(&text).with_context(|| format!("parsing platform policy {}", path.display()))?;
+    check(&policy).with_context(|| format!("checking platform policy {}", path.display()))?;
     Ok((modified, policy))
+}
+
+/// Refuses a policy whose limits cannot be read, so a typo never lifts a limit silently.
+fn check(policy: &Policy) -> anyhow::Result<()> {
+    for (namespace, grants) in &policy.namespaces {
+        if let Some(max) = &grants.max_session_duration
+            && iso_duration(max).is_none()
+        {
+            anyhow::bail!("namespaces.{namespace}.maxSessionDuration {max:?} is not an ISO 8601 duration like PT8H");
+        }
+        if let Some(max) = &grants.max_assignment_duration
+            && parse_span(max).is_none()
+        {
+            anyhow::bail!("namespaces.{namespace}.maxAssignmentDuration {max:?} is not a span like 90m, 12h or 7d");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -185,6 +311,54 @@ namespaces:
     fn granting_root_grants_everything() {
         let store = PolicyStore::fixed(policy("namespaces: {infra: {organizationalUnits: [Root]}}"));
         assert_eq!(store.grants("infra").check_organizational_unit("f", "Any/Where"), Ok(()));
+    }
+
+    #[test]
+    fn denied_policies_session_and_expiry_limits() {
+        let store = PolicyStore::fixed(policy(
+            "
+deniedManagedPolicies: [AdministratorAccess]
+namespaces:
+  platform: {admin: true}
+  payroll: {deniedManagedPolicies: ['arn:aws:iam::aws:policy/IAMFullAccess'], maxSessionDuration: PT4H, maxAssignmentDuration: 7d}
+",
+        ));
+        let payroll = store.grants("payroll");
+        let admin_access = "arn:aws:iam::aws:policy/AdministratorAccess";
+        let err = payroll.check_managed_policy("spec.permissionSet.managedPolicies[0]", admin_access).unwrap_err();
+        assert_eq!(err.reason, TerminalReason::Forbidden);
+        assert!(err.message.contains("deniedManagedPolicies: AdministratorAccess"), "{}", err.message);
+        assert!(payroll.check_managed_policy("f", "arn:aws:iam::aws:policy/IAMFullAccess").is_err());
+        assert_eq!(payroll.check_managed_policy("f", "arn:aws:iam::aws:policy/ReadOnlyAccess"), Ok(()));
+        assert_eq!(store.grants("platform").check_managed_policy("f", admin_access), Ok(()));
+        assert!(store.grants("billing").check_managed_policy("f", admin_access).is_err(), "denied to everyone");
+
+        assert_eq!(payroll.check_session_duration("f", "PT4H"), Ok(()));
+        assert_eq!(payroll.check_session_duration("f", "PT3H59M"), Ok(()));
+        let err = payroll.check_session_duration("spec.permissionSet.sessionDuration", "PT4H1M").unwrap_err();
+        assert!(err.message.contains("maxSessionDuration: PT4H"), "{}", err.message);
+        assert_eq!(store.grants("platform").check_session_duration("f", "PT12H"), Ok(()));
+
+        let week = Duration::from_secs(7 * 86_400);
+        assert_eq!(payroll.check_assignment_duration("f", "t", week), Ok(()));
+        let err = payroll.check_assignment_duration("f", "t", week + Duration::from_secs(60)).unwrap_err();
+        assert!(err.message.contains("maxAssignmentDuration: 7d"), "{}", err.message);
+    }
+
+    #[test]
+    fn iso_durations_parse() {
+        assert_eq!(iso_duration("PT1H30M"), Some(Duration::from_secs(5400)));
+        assert_eq!(iso_duration("PT90M"), Some(Duration::from_secs(5400)));
+        assert_eq!(iso_duration("PT12H"), Some(Duration::from_secs(43_200)));
+        assert_eq!(iso_duration("P1D"), None);
+        assert_eq!(iso_duration("PT5"), None);
+    }
+
+    #[test]
+    fn unreadable_limits_are_refused() {
+        assert!(check(&policy("namespaces: {a: {maxSessionDuration: 8h}}")).is_err());
+        assert!(check(&policy("namespaces: {a: {maxAssignmentDuration: a week}}")).is_err());
+        assert!(check(&policy("namespaces: {a: {maxSessionDuration: PT8H, maxAssignmentDuration: 7d}}")).is_ok());
     }
 
     #[test]

@@ -2,20 +2,24 @@
 //! the controllers, serves the HTTP endpoints and runs until SIGTERM or SIGINT.
 
 use crate::aws::account_management::SdkAccountManagement;
+use crate::aws::identity_center::IdentityCenter;
+use crate::aws::identity_store::SdkIdentityStore;
 use crate::aws::limits::RateLimiter;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
+use crate::aws::sso_admin::{Instance, SdkSsoAdmin};
 use crate::aws::{CallGate, load_sdk_config};
 use crate::kinds::account::{AccountKind, AccountSettings};
+use crate::kinds::permission_set::PermissionSetKind;
 use crate::kube_side::{ApiServer, EventPublisher};
 use crate::leader::{Elector, LeaseSettings, identity};
 use crate::policy::PolicyStore;
-use crate::reconcile::runner::{self, RunnerSettings};
+use crate::reconcile::runner::{Runner, RunnerSettings};
 use crate::reconcile::{Driver, DriverConfig};
 use crate::{http, metrics::Metrics};
 use anyhow::{Context, bail};
-use kube::{Api, Client};
-use orgops_api::AwsAccount;
+use kube::{Api, Client, ResourceExt};
+use orgops_api::{AwsAccount, PermissionSetRequest};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,6 +67,26 @@ pub struct RunArgs {
     /// requests before orgops concludes it never reached AWS and creates the account.
     #[arg(long, env = "ORGOPS_UNCONFIRMED_CREATE_GRACE", default_value = "60s", value_parser = parse_duration)]
     pub unconfirmed_create_grace: Duration,
+    /// The IAM Identity Center instance (default: the one ListInstances finds).
+    #[arg(long, env = "ORGOPS_SSO_INSTANCE_ARN", requires = "identity_store_id")]
+    pub sso_instance_arn: Option<String>,
+    /// The instance's identity store (with --sso-instance-arn).
+    #[arg(long, env = "ORGOPS_IDENTITY_STORE_ID", requires = "sso_instance_arn")]
+    pub identity_store_id: Option<String>,
+}
+
+type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement>;
+type PermissionSets =
+    PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, kube::runtime::reflector::Store<AwsAccount>>;
+
+/// Whether a change to this AwsAccount may change what the request assigns: it names the
+/// account, or targets an OU the account may have joined or left.
+fn depends_on(request: &PermissionSetRequest, account: &AwsAccount) -> bool {
+    let same_namespace = request.namespace() == account.namespace();
+    request.spec.assignments.iter().flat_map(|a| &a.targets).any(|target| {
+        target.organizational_unit.is_some()
+            || (same_namespace && target.account_ref.as_deref() == Some(account.name_any().as_str()))
+    })
 }
 
 /// Parses `90s`, `5m`, `1h` or a plain number of seconds.
@@ -99,12 +123,43 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let limits = aws_rate_limits(args.organizations_read_rate);
     let gate = CallGate::new(limits, RateLimiter::per_second(5.0, 5), metrics.aws_calls.clone());
     let org = Arc::new(OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())));
-    let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate);
-    let account_kind =
-        AccountKind::new(org, contacts, AccountSettings { unconfirmed_create_grace: args.unconfirmed_create_grace });
+    let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
+    let account_kind = AccountKind::new(
+        org.clone(),
+        contacts,
+        AccountSettings { unconfirmed_create_grace: args.unconfirmed_create_grace },
+    );
+    let runner_settings = RunnerSettings {
+        concurrency: usize::from(args.concurrency.max(1)),
+        recheck_slots: usize::from(args.recheck_concurrency.clamp(1, args.concurrency.max(1))),
+        resync: args.resync,
+    };
+    let mut account_runner = Runner::<Accounts>::new(&runner_settings);
+    let request_runner = Runner::<PermissionSets>::new(&runner_settings);
+    let requests_to_poke = request_runner.poker();
+    account_runner.observe_changes(Box::new(move |account: &AwsAccount| {
+        requests_to_poke.poke_where(|request| depends_on(request, account));
+    }));
+    let instance = match (&args.sso_instance_arn, &args.identity_store_id) {
+        (Some(arn), Some(store)) => Some(Instance { arn: arn.clone(), identity_store_id: store.clone() }),
+        _ => None,
+    };
+    let center = Arc::new(IdentityCenter::new(
+        SdkSsoAdmin::new(aws_sdk_ssoadmin::Client::new(&sdk), gate.clone()),
+        SdkIdentityStore::new(aws_sdk_identitystore::Client::new(&sdk), gate),
+        instance,
+    ));
+    let request_kind = PermissionSetKind::new(center, org, account_runner.store());
     let events = Arc::new(EventPublisher::new(client.clone(), "orgops", &identity()));
     let accounts = Arc::new(Driver::new(
         account_kind,
+        ApiServer::new(client.clone(), events.clone()),
+        policy.clone(),
+        metrics.clone(),
+        DriverConfig::default(),
+    ));
+    let requests = Arc::new(Driver::new(
+        request_kind,
         ApiServer::new(client.clone(), events),
         policy,
         metrics.clone(),
@@ -133,17 +188,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     metrics.leader.set(1);
-    let account_api = match &args.namespace {
-        Some(namespace) => Api::<AwsAccount>::namespaced(client.clone(), namespace),
-        None => Api::<AwsAccount>::all(client.clone()),
-    };
-    let runner_settings = RunnerSettings {
-        concurrency: usize::from(args.concurrency.max(1)),
-        recheck_slots: usize::from(args.recheck_concurrency.clamp(1, args.concurrency.max(1))),
-        resync: args.resync,
-    };
-    let controller =
-        tokio::spawn(runner::run(account_api, accounts, metrics.clone(), runner_settings, stop_rx.clone()));
+    let mut controllers = tokio::task::JoinSet::new();
+    controllers.spawn(account_runner.run(
+        watched(&client, &args.namespace),
+        accounts,
+        metrics.clone(),
+        runner_settings.clone(),
+        stop_rx.clone(),
+    ));
+    controllers.spawn(request_runner.run(
+        watched(&client, &args.namespace),
+        requests,
+        metrics.clone(),
+        runner_settings,
+        stop_rx.clone(),
+    ));
 
     tracing::info!(resync_s = args.resync.as_secs(), "orgops is running");
     let lost = async {
@@ -160,7 +219,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     metrics.ready.set(0);
     metrics.leader.set(0);
     let _ = stop_tx.send(true);
-    controller.await.context("controller task")?;
+    while let Some(finished) = controllers.join_next().await {
+        finished.context("controller task")?;
+    }
     if let Some(elector) = elector.as_mut().filter(|_| !lost_leadership) {
         elector.release().await;
     }
@@ -169,6 +230,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         bail!("lost the leader lease; exiting so that a restart rejoins the election");
     }
     Ok(())
+}
+
+/// The API of a kind in the watched namespace, or in all of them.
+fn watched<R>(client: &Client, namespace: &Option<String>) -> Api<R>
+where
+    R: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
 }
 
 fn lease_settings(args: &RunArgs) -> LeaseSettings {
@@ -202,6 +274,9 @@ fn aws_rate_limits(organizations_reads: f64) -> HashMap<&'static str, RateLimite
         ("account:GetAlternateContact", read()),
         ("account:PutAlternateContact", write()),
         ("account:PutAccountName", write()),
+        // IAM Identity Center: 20 requests a second for the whole API.
+        ("sso", RateLimiter::per_second(20.0, 20)),
+        ("identitystore", RateLimiter::per_second(10.0, 10)),
     ])
 }
 

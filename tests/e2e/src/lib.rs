@@ -5,8 +5,10 @@
 
 pub mod accounts;
 pub mod aws;
+pub mod identity;
 pub mod operator;
 pub mod proxy;
+pub mod requests;
 
 use anyhow::Context;
 use k8s_openapi::api::core::v1::Namespace;

@@ -5,9 +5,12 @@
 pub mod account_management;
 #[cfg(test)]
 pub mod fake;
+pub mod identity_center;
+pub mod identity_store;
 pub mod limits;
 pub mod org_cache;
 pub mod organizations;
+pub mod sso_admin;
 pub mod sweep_cache;
 
 use aws_sdk_organizations::config::http::HttpResponse;
@@ -129,8 +132,9 @@ pub struct CallGate {
 }
 
 impl CallGate {
-    /// A gate with per-operation limits (`service:Operation` → limiter); operations not
-    /// listed share `default_limit`.
+    /// A gate with per-operation limits (`service:Operation` → limiter) or per-service
+    /// ones (`service` → limiter, shared by its operations not listed); the rest share
+    /// `default_limit`.
     pub fn new(limits: HashMap<&'static str, RateLimiter>, default_limit: RateLimiter, calls: IntCounterVec) -> Self {
         CallGate { limits: Arc::new(limits), default_limit, calls }
     }
@@ -148,7 +152,8 @@ impl CallGate {
     /// at once: for a call that must go out the moment something else was done first.
     pub async fn reserve(&self, service: &'static str, operation: &'static str) -> Permit {
         let key = format!("{service}:{operation}");
-        self.limits.get(key.as_str()).unwrap_or(&self.default_limit).acquire().await;
+        let limit = self.limits.get(key.as_str()).or_else(|| self.limits.get(service));
+        limit.unwrap_or(&self.default_limit).acquire().await;
         Permit { service, operation }
     }
 

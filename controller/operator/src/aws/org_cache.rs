@@ -56,6 +56,31 @@ impl Snapshot {
         Some(current)
     }
 
+    /// The accounts in an OU (or root) and every OU below it, sorted by id.
+    pub fn accounts_under(&self, ou_id: &str) -> Vec<&OrgAccount> {
+        let mut found: Vec<&OrgAccount> = self
+            .accounts
+            .values()
+            .filter(|account| {
+                let mut current = self.parents.get(&account.id).map(String::as_str);
+                while let Some(parent) = current {
+                    if parent == ou_id {
+                        return true;
+                    }
+                    current = self.ous.get(parent).map(|(_, grandparent)| grandparent.as_str());
+                }
+                false
+            })
+            .collect();
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        found
+    }
+
+    /// The management account's id, from the root's ARN.
+    pub fn management_account(&self) -> Option<&str> {
+        self.root.arn.split(':').nth(4).filter(|id| !id.is_empty())
+    }
+
     /// The path from the root of an OU or root id: `Root` for the root itself.
     pub fn ou_path(&self, id: &str) -> Option<String> {
         let mut names = Vec::new();
@@ -303,6 +328,29 @@ mod tests {
         assert_eq!(s.resolve_ou("Workloads/Billing"), None);
         assert_eq!(s.resolve_ou("Payroll"), None, "paths start at the root");
         assert_eq!(s.resolve_ou("ou-root-none0000"), None);
+    }
+
+    #[test]
+    fn accounts_under_an_ou_include_those_below_it() {
+        let mut s = snapshot();
+        for (id, parent) in [("1", "ou-root-payr0000"), ("2", "ou-root-work0000"), ("3", "ou-root-sand0000")] {
+            s.accounts.insert(
+                id.into(),
+                OrgAccount {
+                    id: id.into(),
+                    arn: String::new(),
+                    name: id.into(),
+                    email: id.into(),
+                    state: "ACTIVE".into(),
+                },
+            );
+            s.parents.insert(id.into(), parent.into());
+        }
+        let ids = |ou: &str| s.accounts_under(ou).iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids("ou-root-work0000"), ["1", "2"]);
+        assert_eq!(ids("ou-root-payr0000"), ["1"]);
+        assert_eq!(ids("r-root"), ["1", "2", "3"]);
+        assert_eq!(s.management_account(), Some("000000000000"));
     }
 
     #[test]

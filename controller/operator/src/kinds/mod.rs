@@ -2,6 +2,8 @@
 //! the driver (`reconcile/`) owns the order, the AWS layer (`aws/`) the calls.
 
 pub mod account;
+pub mod directory;
+pub mod permission_set;
 
 use crate::aws::{AwsError, FailureKind};
 use crate::reconcile::Error;

@@ -63,6 +63,8 @@ pub enum EventKind {
     Forbidden,
     /// The AWS resource was deleted, or retained, and the finalizer removed.
     Deleted,
+    /// Something the spec granted until a time was removed at that time.
+    Expired,
 }
 
 impl EventKind {
@@ -77,6 +79,7 @@ impl EventKind {
             EventKind::Failed => "Failed",
             EventKind::Forbidden => "Forbidden",
             EventKind::Deleted => "Deleted",
+            EventKind::Expired => "Expired",
         }
     }
 
@@ -280,7 +283,10 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             self.kube.publish(obj, event).await;
         }
         let requeue = match outcome {
-            Outcome::Success | Outcome::Terminal => Next::Settled,
+            Outcome::Success | Outcome::Terminal => match self.kind.revisit_in(obj, &pass.status) {
+                Some(due) => Next::SettledUntil(due),
+                None => Next::Settled,
+            },
             Outcome::Waiting(wait) => Next::After(wait.unwrap_or(self.config.waiting)),
             Outcome::Retryable => Next::After(self.backoff(key)),
         };
@@ -330,8 +336,9 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 }
             }
             Observation::Present { diffs, availability, linked } => {
-                let (ownership, mut diffs): (Vec<FieldDiff>, Vec<FieldDiff>) =
-                    diffs.into_iter().partition(|d| d.ownership);
+                let (ownership, diffs): (Vec<FieldDiff>, Vec<FieldDiff>) = diffs.into_iter().partition(|d| d.ownership);
+                let (scheduled, mut diffs): (Vec<FieldDiff>, Vec<FieldDiff>) =
+                    diffs.into_iter().partition(|d| d.scheduled && full);
                 let adopted = match linked {
                     Some(Linked::Adopted(message)) => Some(message),
                     Some(Linked::Created(message)) => {
@@ -342,6 +349,10 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 };
                 let (lost, took) = self.apply_ownership(pass, ownership, full).await?;
                 diffs.extend(lost);
+                if !scheduled.is_empty() {
+                    self.kind.update(obj, &mut pass.status, &scheduled).await?;
+                    pass.event(EventKind::Expired, describe(&scheduled));
+                }
                 let adopted = match (adopted, took) {
                     (Some(message), Some(took)) => Some(format!("{message}; {took}")),
                     (None, Some(took)) => Some(format!("took ownership: {took}")),
@@ -402,7 +413,12 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 conditions::is_true(s.conditions(), SYNCED) && conditions::is_true(s.conditions(), READY)
             });
         let may_write = full && (!was_in_sync || drift_policy == DriftPolicy::Correct);
-        let fields: Vec<String> = diffs.iter().map(|d| d.path.clone()).collect();
+        let mut fields: Vec<String> = Vec::new();
+        for diff in &diffs {
+            if !fields.contains(&diff.path) {
+                fields.push(diff.path.clone());
+            }
+        }
         let described = describe(&diffs);
         let is_drift = was_in_sync || !may_write;
         let already_recorded = reported

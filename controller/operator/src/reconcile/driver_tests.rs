@@ -206,7 +206,7 @@ async fn observe_failure_backs_off_and_creates_nothing() {
     let obj = account(serde_json::json!({}));
     let delay = |next| match next {
         Next::After(delay) => delay,
-        Next::Settled => panic!("a retryable error is retried"),
+        Next::Settled | Next::SettledUntil(_) => panic!("a retryable error is retried"),
     };
     let first = delay(driver.reconcile(&obj).await);
     let status = driver.kube.last_status();

@@ -33,12 +33,26 @@ pub struct FieldDiff {
     pub actual: String,
     /// An ownership tag rather than a field the user wrote (see [`ownership`]).
     pub ownership: bool,
+    /// A change the spec scheduled for a time that has come (an assignment's expiry):
+    /// neither drift nor a spec change, and made whatever the drift policy.
+    pub scheduled: bool,
 }
 
 impl FieldDiff {
     /// A difference at `path`.
     pub fn new(path: impl Into<String>, desired: impl Into<String>, actual: impl Into<String>) -> Self {
-        FieldDiff { path: path.into(), desired: desired.into(), actual: actual.into(), ownership: false }
+        FieldDiff {
+            path: path.into(),
+            desired: desired.into(),
+            actual: actual.into(),
+            ownership: false,
+            scheduled: false,
+        }
+    }
+
+    /// A difference the spec scheduled for a time that has come.
+    pub fn scheduled(path: impl Into<String>, desired: impl Into<String>, actual: impl Into<String>) -> Self {
+        FieldDiff { scheduled: true, ..FieldDiff::new(path, desired, actual) }
     }
 
     /// A difference in an ownership tag.
@@ -147,6 +161,12 @@ pub trait ManagedKind: Send + Sync + 'static {
     /// object checked in this sweep is judged against AWS as it was after the sweep began.
     fn begin_sweep(&self) -> impl Future<Output = Result<(), Error>> + Send {
         async { Ok(()) }
+    }
+
+    /// How soon something the spec set for a time falls due (an assignment's expiry), so
+    /// the object is looked at then rather than at the next sweep.
+    fn revisit_in(&self, _obj: &Self::Resource, _status: &StatusOf<Self>) -> Option<std::time::Duration> {
+        None
     }
 
     /// Deletes the AWS resource (called only with `deletionPolicy: Delete`, after observe

@@ -44,6 +44,9 @@ pub enum Next {
     Settled,
     /// Look again after this delay (an AWS operation in flight, or a retry).
     After(Duration),
+    /// Settled, and also look again after this delay, when something the spec set for a
+    /// time falls due (an assignment's expiry). Sweeps still re-check it meanwhile.
+    SettledUntil(Duration),
 }
 
 /// A key handed to a worker.
@@ -67,6 +70,8 @@ struct State {
     dirty: HashSet<String>,
     /// Keys to requeue at a time, with the version their last pass saw.
     delayed: HashMap<String, (Instant, Version)>,
+    /// Settled keys with something falling due at a time.
+    alarms: HashMap<String, Instant>,
     timers: BinaryHeap<Reverse<(Instant, String)>>,
     /// Re-checks of the current sweep not finished yet.
     sweep_left: usize,
@@ -97,6 +102,13 @@ impl State {
             if self.delayed.get(&key).is_some_and(|(due, _)| *due == at) {
                 self.delayed.remove(&key);
                 self.push(&key, Priority::Change);
+            } else if self.alarms.get(&key) == Some(&at) {
+                self.alarms.remove(&key);
+                if !self.active.contains_key(&key) {
+                    self.push(&key, Priority::Change);
+                } else {
+                    self.dirty.insert(key);
+                }
             }
         }
     }
@@ -164,6 +176,21 @@ impl WorkQueue {
         state.delayed.remove(key);
         let priority = if at_start { Priority::Backlog } else { Priority::Change };
         if state.push(key, priority) {
+            drop(state);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Something the object depends on changed (not the object itself): look at it again
+    /// as a change, whatever its status says.
+    pub fn poke(&self, key: &str) {
+        let mut state = self.state.lock().unwrap();
+        if state.active.contains_key(key) {
+            state.dirty.insert(key.to_string());
+            return;
+        }
+        state.delayed.remove(key);
+        if state.push(key, Priority::Change) {
             drop(state);
             self.wake.notify_one();
         }
@@ -244,10 +271,20 @@ impl WorkQueue {
         }
         if state.dirty.remove(key) {
             state.push(key, Priority::Change);
-        } else if let (Next::After(delay), Some(version)) = (next, version) {
-            let at = Instant::now() + delay;
-            state.delayed.insert(key.to_string(), (at, version));
-            state.timers.push(Reverse((at, key.to_string())));
+        } else {
+            match (next, version) {
+                (Next::After(delay), Some(version)) => {
+                    let at = Instant::now() + delay;
+                    state.delayed.insert(key.to_string(), (at, version));
+                    state.timers.push(Reverse((at, key.to_string())));
+                }
+                (Next::SettledUntil(delay), _) => {
+                    let at = Instant::now() + delay;
+                    state.alarms.insert(key.to_string(), at);
+                    state.timers.push(Reverse((at, key.to_string())));
+                }
+                _ => {}
+            }
         }
         drop(state);
         // Another worker may wait for a re-check slot, or for the timer just set.
@@ -264,6 +301,7 @@ impl WorkQueue {
             state.sweep_left = state.sweep_left.saturating_sub(1);
         }
         state.delayed.remove(key);
+        state.alarms.remove(key);
         state.dirty.remove(key);
         let ended = state.sweep_left == 0;
         drop(state);

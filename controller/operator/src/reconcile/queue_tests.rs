@@ -106,3 +106,33 @@ async fn a_deleted_object_is_forgotten() {
     assert!(nothing_ready(&queue).await);
     assert_eq!(queue.pending_changes(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_settled_object_with_something_due_is_looked_at_then_and_still_rechecked_by_sweeps() {
+    let queue = WorkQueue::new(4);
+    queue.offer("ns/oncall", v(1), false, false);
+    let work = take(&queue).await;
+    queue.looking_at(&work.key, v(1));
+    queue.done(&work.key, Next::SettledUntil(Duration::from_secs(600)));
+    queue.recheck_all(["ns/oncall".to_string()]);
+    assert_eq!(take(&queue).await.priority, Priority::Recheck, "the alarm does not hold back the sweep");
+    queue.done("ns/oncall", Next::SettledUntil(Duration::from_secs(590)));
+    assert!(nothing_ready(&queue).await);
+    tokio::time::advance(Duration::from_secs(590)).await;
+    assert_eq!(take(&queue).await, Work { key: "ns/oncall".into(), priority: Priority::Change });
+    queue.done("ns/oncall", Next::Settled);
+    tokio::time::advance(Duration::from_secs(600)).await;
+    assert!(nothing_ready(&queue).await, "the replaced alarm does not fire");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_poke_queues_a_settled_object_as_a_change() {
+    let queue = WorkQueue::new(4);
+    queue.offer("ns/psr", v(1), true, false);
+    assert!(nothing_ready(&queue).await);
+    queue.poke("ns/psr");
+    assert_eq!(take(&queue).await, Work { key: "ns/psr".into(), priority: Priority::Change });
+    queue.poke("ns/psr");
+    queue.done("ns/psr", Next::Settled);
+    assert_eq!(take(&queue).await.priority, Priority::Change, "poked while running: looked at again");
+}

@@ -44,41 +44,91 @@ fn slim<R: Resource>(obj: &mut R) {
     }
 }
 
-/// Runs the kind until `stop` turns true.
-pub async fn run<K, S>(
-    api: Api<K::Resource>,
-    driver: Arc<Driver<K, S>>,
-    metrics: Metrics,
-    settings: RunnerSettings,
-    stop: watch::Receiver<bool>,
-) where
-    K: ManagedKind,
-    S: KubeSide<K::Resource> + 'static,
-{
-    let queue = Arc::new(WorkQueue::new(settings.recheck_slots));
-    let (store, writer) = reflector::store();
-    let (listed_tx, listed_rx) = watch::channel(false);
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..settings.concurrency.max(1) {
-        workers.spawn(work(queue.clone(), store.clone(), driver.clone(), stop.clone()));
-    }
-    let sweeper =
-        tokio::spawn(sweep(queue.clone(), store.clone(), driver.clone(), metrics.clone(), settings, listed_rx));
-    let reporter = tokio::spawn(report_progress::<K>(queue.clone(), metrics.clone()));
+/// Called with each object of the kind that changed or was deleted after the first list.
+pub type Observer<R> = Box<dyn Fn(&R) + Send + Sync>;
 
-    let mut stopped = stop.clone();
-    let watch_ended = tokio::select! {
-        () = feed(api, writer, queue, driver, listed_tx) => true,
-        _ = stopped.wait_for(|s| *s) => false,
-    };
-    if watch_ended {
-        tracing::error!(kind = K::KIND, "the watch ended; reconciling stops");
-        let _ = stopped.wait_for(|s| *s).await;
+/// One kind's queue and cache of objects, made before the kind runs so that other kinds
+/// can read its objects and queue its objects when something they depend on changes.
+pub struct Runner<K: ManagedKind> {
+    queue: Arc<WorkQueue>,
+    store: Store<K::Resource>,
+    writer: reflector::store::Writer<K::Resource>,
+    observers: Vec<Observer<K::Resource>>,
+}
+
+/// Queues objects of a kind as changes, for another kind's events.
+#[derive(Clone)]
+pub struct Poker<R: Resource<DynamicType = ()> + Clone + 'static> {
+    queue: Arc<WorkQueue>,
+    store: Store<R>,
+}
+
+impl<R: Resource<DynamicType = ()> + Clone + 'static> Poker<R> {
+    /// Queues, as a change, every object for which `affected` says yes.
+    pub fn poke_where(&self, affected: impl Fn(&R) -> bool) {
+        for obj in self.store.state() {
+            if affected(&obj) {
+                self.queue.poke(&key_of(obj.as_ref()));
+            }
+        }
     }
-    sweeper.abort();
-    reporter.abort();
-    // Workers finish the pass they are in.
-    while workers.join_next().await.is_some() {}
+}
+
+impl<K: ManagedKind> Runner<K> {
+    /// A runner whose re-checks take at most `settings.recheck_slots` workers.
+    pub fn new(settings: &RunnerSettings) -> Self {
+        let (store, writer) = reflector::store();
+        Runner { queue: Arc::new(WorkQueue::new(settings.recheck_slots)), store, writer, observers: Vec::new() }
+    }
+
+    /// The kind's objects as last watched.
+    pub fn store(&self) -> Store<K::Resource> {
+        self.store.clone()
+    }
+
+    /// Lets another kind queue this kind's objects.
+    pub fn poker(&self) -> Poker<K::Resource> {
+        Poker { queue: self.queue.clone(), store: self.store.clone() }
+    }
+
+    /// Calls `observer` with each object that changes or is deleted after the first list.
+    pub fn observe_changes(&mut self, observer: Observer<K::Resource>) {
+        self.observers.push(observer);
+    }
+
+    /// Runs the kind until `stop` turns true.
+    pub async fn run<S: KubeSide<K::Resource> + 'static>(
+        self,
+        api: Api<K::Resource>,
+        driver: Arc<Driver<K, S>>,
+        metrics: Metrics,
+        settings: RunnerSettings,
+        stop: watch::Receiver<bool>,
+    ) {
+        let Runner { queue, store, writer, observers } = self;
+        let (listed_tx, listed_rx) = watch::channel(false);
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..settings.concurrency.max(1) {
+            workers.spawn(work(queue.clone(), store.clone(), driver.clone(), stop.clone()));
+        }
+        let sweeper =
+            tokio::spawn(sweep(queue.clone(), store.clone(), driver.clone(), metrics.clone(), settings, listed_rx));
+        let reporter = tokio::spawn(report_progress::<K>(queue.clone(), metrics.clone()));
+
+        let mut stopped = stop.clone();
+        let watch_ended = tokio::select! {
+            () = feed(api, writer, queue, driver, observers, listed_tx) => true,
+            _ = stopped.wait_for(|s| *s) => false,
+        };
+        if watch_ended {
+            tracing::error!(kind = K::KIND, "the watch ended; reconciling stops");
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+        sweeper.abort();
+        reporter.abort();
+        // Workers finish the pass they are in.
+        while workers.join_next().await.is_some() {}
+    }
 }
 
 /// Watches the kind, keeps the store and offers every event to the queue. Says when the
@@ -88,6 +138,7 @@ async fn feed<K, S>(
     writer: reflector::store::Writer<K::Resource>,
     queue: Arc<WorkQueue>,
     driver: Arc<Driver<K, S>>,
+    observers: Vec<Observer<K::Resource>>,
     listed: watch::Sender<bool>,
 ) where
     K: ManagedKind,
@@ -110,6 +161,9 @@ async fn feed<K, S>(
             watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) => {
                 let settled = Driver::<K, S>::settled(&obj);
                 queue.offer(&key_of(&obj), Driver::<K, S>::version(&obj), settled, listing);
+                if !listing {
+                    observers.iter().for_each(|observe| observe(&obj));
+                }
             }
             watcher::Event::InitDone => {
                 listing = false;
@@ -119,6 +173,7 @@ async fn feed<K, S>(
                 let key = key_of(&obj);
                 queue.forget(&key);
                 driver.forget(&key);
+                observers.iter().for_each(|observe| observe(&obj));
             }
         }
     }

@@ -52,13 +52,9 @@ fn account(spec: serde_json::Value) -> AwsAccount {
 
 /// The grants of namespace `payroll`, which owns the OU `Workloads/Payroll` only.
 fn payroll_grants() -> Grants {
-    let policy = Policy {
-        namespaces: [(
-            "payroll".to_string(),
-            NamespacePolicy { admin: false, organizational_units: vec!["Workloads/Payroll".into()] },
-        )]
-        .into(),
-    };
+    let payroll =
+        NamespacePolicy { organizational_units: vec!["Workloads/Payroll".into()], ..NamespacePolicy::default() };
+    let policy = Policy { namespaces: [("payroll".to_string(), payroll)].into(), ..Policy::default() };
     PolicyStore::fixed(policy).grants("payroll")
 }
 

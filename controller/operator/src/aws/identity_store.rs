@@ -1,0 +1,73 @@
+//! The Identity Store: groups and users by name, as the calls orgops makes and their SDK
+//! implementation.
+
+use super::{AwsError, CallGate};
+use aws_sdk_identitystore::Client;
+use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
+use aws_smithy_types::Document;
+
+const SERVICE: &str = "identitystore";
+
+/// The Identity Store calls orgops makes. `None` when no group or user has the name.
+pub trait IdentityStore: Send + Sync + 'static {
+    /// GetGroupId by display name.
+    fn group_id(
+        &self,
+        store: &str,
+        display_name: &str,
+    ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    /// GetUserId by user name.
+    fn user_id(&self, store: &str, user_name: &str) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+}
+
+/// [`IdentityStore`] on the AWS SDK.
+#[derive(Clone)]
+pub struct SdkIdentityStore {
+    client: Client,
+    gate: CallGate,
+}
+
+impl SdkIdentityStore {
+    /// Wraps an SDK client; every call goes through `gate`.
+    pub fn new(client: Client, gate: CallGate) -> Self {
+        SdkIdentityStore { client, gate }
+    }
+}
+
+fn by(attribute: &str, value: &str) -> Result<AlternateIdentifier, AwsError> {
+    let unique = UniqueAttribute::builder()
+        .attribute_path(attribute)
+        .attribute_value(Document::String(value.to_string()))
+        .build()
+        .map_err(|e| AwsError {
+            operation: format!("{SERVICE}:UniqueAttribute"),
+            code: None,
+            message: e.to_string(),
+            kind: super::FailureKind::Client,
+        })?;
+    Ok(AlternateIdentifier::UniqueAttribute(unique))
+}
+
+fn not_found_is_none(result: Result<String, AwsError>) -> Result<Option<String>, AwsError> {
+    match result {
+        Ok(id) => Ok(Some(id)),
+        Err(error) if error.is("ResourceNotFoundException") => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+impl IdentityStore for SdkIdentityStore {
+    async fn group_id(&self, store: &str, display_name: &str) -> Result<Option<String>, AwsError> {
+        let request =
+            self.client.get_group_id().identity_store_id(store).alternate_identifier(by("displayName", display_name)?);
+        let result = self.gate.send(SERVICE, "GetGroupId", request.send()).await.map(|out| out.group_id().to_string());
+        not_found_is_none(result)
+    }
+
+    async fn user_id(&self, store: &str, user_name: &str) -> Result<Option<String>, AwsError> {
+        let request =
+            self.client.get_user_id().identity_store_id(store).alternate_identifier(by("userName", user_name)?);
+        let result = self.gate.send(SERVICE, "GetUserId", request.send()).await.map(|out| out.user_id().to_string());
+        not_found_is_none(result)
+    }
+}

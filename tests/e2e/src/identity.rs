@@ -1,0 +1,215 @@
+//! IAM Identity Center in moto, read and changed as a platform engineer (or an intruder)
+//! would, beside the operator: permission sets, their policies and assignments, and
+//! identity store groups.
+
+use aws_sdk_identitystore::Client as StoreClient;
+use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
+use aws_sdk_ssoadmin::Client as SsoClient;
+use aws_sdk_ssoadmin::types::{PrincipalType, TargetType};
+use aws_smithy_types::Document;
+use tokio::sync::OnceCell;
+
+/// The instance ARN and identity store id moto serves.
+pub async fn instance() -> (String, String) {
+    static INSTANCE: OnceCell<(String, String)> = OnceCell::const_new();
+    INSTANCE
+        .get_or_init(|| async {
+            let out = sso().await.list_instances().send().await.unwrap();
+            let first = &out.instances()[0];
+            (first.instance_arn().unwrap().to_string(), first.identity_store_id().unwrap().to_string())
+        })
+        .await
+        .clone()
+}
+
+/// An sso-admin client of moto.
+pub async fn sso() -> SsoClient {
+    SsoClient::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// An identity store client of moto.
+pub async fn store() -> StoreClient {
+    StoreClient::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// Creates a group (unless a rerun against the same moto made it already) and returns
+/// its id.
+pub async fn create_group(name: &str) -> String {
+    let (_, store_id) = instance().await;
+    let client = store().await;
+    match client.create_group().identity_store_id(&store_id).display_name(name).send().await {
+        Ok(out) => out.group_id().to_string(),
+        Err(_) => {
+            let unique = UniqueAttribute::builder()
+                .attribute_path("displayName")
+                .attribute_value(Document::String(name.to_string()))
+                .build()
+                .unwrap();
+            let out = client
+                .get_group_id()
+                .identity_store_id(store_id)
+                .alternate_identifier(AlternateIdentifier::UniqueAttribute(unique))
+                .send()
+                .await
+                .unwrap();
+            out.group_id().to_string()
+        }
+    }
+}
+
+/// Every permission set ARN with this name.
+pub async fn permission_sets_named(name: &str) -> Vec<String> {
+    let (instance, _) = instance().await;
+    let client = sso().await;
+    let mut found = Vec::new();
+    let mut pages = client.list_permission_sets().instance_arn(&instance).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for arn in page.unwrap().permission_sets() {
+            let out = client.describe_permission_set().instance_arn(&instance).permission_set_arn(arn).send().await;
+            if out.unwrap().permission_set().and_then(|p| p.name()) == Some(name) {
+                found.push(arn.clone());
+            }
+        }
+    }
+    found
+}
+
+/// The permission set's AWS managed policy ARNs.
+pub async fn managed_policies(arn: &str) -> Vec<String> {
+    let (instance, _) = instance().await;
+    let out = sso()
+        .await
+        .list_managed_policies_in_permission_set()
+        .instance_arn(instance)
+        .permission_set_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    let mut arns: Vec<String> =
+        out.attached_managed_policies().iter().filter_map(|p| p.arn().map(str::to_string)).collect();
+    arns.sort();
+    arns
+}
+
+/// The permission set's customer managed policy names.
+pub async fn customer_policies(arn: &str) -> Vec<String> {
+    let (instance, _) = instance().await;
+    let out = sso()
+        .await
+        .list_customer_managed_policy_references_in_permission_set()
+        .instance_arn(instance)
+        .permission_set_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    out.customer_managed_policy_references().iter().map(|r| r.name().to_string()).collect()
+}
+
+/// The permission set's inline policy ("" when none).
+pub async fn inline_policy(arn: &str) -> String {
+    let (instance, _) = instance().await;
+    let out = sso()
+        .await
+        .get_inline_policy_for_permission_set()
+        .instance_arn(instance)
+        .permission_set_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    out.inline_policy().unwrap_or_default().to_string()
+}
+
+/// The permission set's boundary, as its managed policy ARN or customer policy name.
+pub async fn boundary(arn: &str) -> Option<String> {
+    let (instance, _) = instance().await;
+    let out = sso()
+        .await
+        .get_permissions_boundary_for_permission_set()
+        .instance_arn(instance)
+        .permission_set_arn(arn)
+        .send()
+        .await
+        .ok()?;
+    let boundary = out.permissions_boundary()?;
+    boundary
+        .managed_policy_arn()
+        .map(str::to_string)
+        .or_else(|| boundary.customer_managed_policy_reference().map(|r| r.name().to_string()))
+}
+
+/// The principal ids that have the permission set in the account.
+pub async fn assignments(arn: &str, account: &str) -> Vec<String> {
+    let (instance, _) = instance().await;
+    let out = sso()
+        .await
+        .list_account_assignments()
+        .instance_arn(instance)
+        .permission_set_arn(arn)
+        .account_id(account)
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> =
+        out.account_assignments().iter().filter_map(|a| a.principal_id().map(str::to_string)).collect();
+    ids.sort();
+    ids
+}
+
+/// Detaches an AWS managed policy out of band.
+pub async fn detach_managed(arn: &str, policy: &str) {
+    let (instance, _) = instance().await;
+    sso()
+        .await
+        .detach_managed_policy_from_permission_set()
+        .instance_arn(instance)
+        .permission_set_arn(arn)
+        .managed_policy_arn(policy)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Replaces the inline policy out of band.
+pub async fn put_inline_policy(arn: &str, document: &str) {
+    let (instance, _) = instance().await;
+    sso()
+        .await
+        .put_inline_policy_to_permission_set()
+        .instance_arn(instance)
+        .permission_set_arn(arn)
+        .inline_policy(document)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Assigns (`true`) or unassigns a group out of band.
+pub async fn set_group_assignment(arn: &str, account: &str, group_id: &str, present: bool) {
+    let (instance, _) = instance().await;
+    let client = sso().await;
+    if present {
+        client
+            .create_account_assignment()
+            .instance_arn(instance)
+            .permission_set_arn(arn)
+            .target_type(TargetType::AwsAccount)
+            .target_id(account)
+            .principal_type(PrincipalType::Group)
+            .principal_id(group_id)
+            .send()
+            .await
+            .unwrap();
+    } else {
+        client
+            .delete_account_assignment()
+            .instance_arn(instance)
+            .permission_set_arn(arn)
+            .target_type(TargetType::AwsAccount)
+            .target_id(account)
+            .principal_type(PrincipalType::Group)
+            .principal_id(group_id)
+            .send()
+            .await
+            .unwrap();
+    }
+}

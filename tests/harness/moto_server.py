@@ -1,0 +1,13 @@
+"""moto_server with the harness's documented extensions loaded (see moto_identity_center.py).
+Takes moto_server's own arguments."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import moto_identity_center  # noqa: E402,F401  (patches moto's sso-admin responses)
+from moto.server import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()
