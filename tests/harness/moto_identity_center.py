@@ -13,6 +13,9 @@ References (AWS IAM Identity Center API Reference):
   is a ConflictException. Without SessionDuration the session lasts PT1H (moto stores the
   number 3600 instead, which no SDK can read back).
   https://docs.aws.amazon.com/singlesignon/latest/APIReference/API_CreatePermissionSet.html
+- UpdatePermissionSet: changes only the attributes given (moto resets the others, the
+  session duration to the number 3600).
+  https://docs.aws.amazon.com/singlesignon/latest/APIReference/API_UpdatePermissionSet.html
 - CreateAccountAssignment: an assignment is one (principal, account, permission set);
   asking again does not make a second one.
   https://docs.aws.amazon.com/singlesignon/latest/APIReference/API_CreateAccountAssignment.html
@@ -116,6 +119,19 @@ def create_permission_set(self):
     return json.dumps({"PermissionSet": created.to_json(True)})
 
 
+def update_permission_set(self):
+    params = _params(self)
+    permission_set = _permission_set(self, params)
+    for key, attribute in [
+        ("Description", "description"),
+        ("SessionDuration", "session_duration"),
+        ("RelayState", "relay_state"),
+    ]:
+        if key in params:
+            setattr(permission_set, attribute, params[key])
+    return "{}"
+
+
 def delete_permission_set(self):
     params = _params(self)
     for assignment in self.ssoadmin_backend.account_assignments:
@@ -193,6 +209,7 @@ for _function in [
     get_permissions_boundary_for_permission_set,
     delete_permissions_boundary_from_permission_set,
     create_permission_set,
+    update_permission_set,
     delete_permission_set,
     create_account_assignment,
     provision_permission_set,

@@ -142,3 +142,21 @@ pub async fn state_of(org: &Client, account_id: &str) -> String {
     let account = org.describe_account().account_id(account_id).send().await.unwrap();
     account.account().unwrap().state().map(|s| s.as_str().to_string()).unwrap_or_default()
 }
+
+/// The id of the OU `name` under the OU at `parent` (a path from the root), created if
+/// it does not exist yet.
+pub async fn ensure_ou(org: &Client, parent: &str, name: &str) -> String {
+    let parent_id = ou_id(org, parent).await;
+    let ous = org.list_organizational_units_for_parent().parent_id(&parent_id).send().await.unwrap();
+    if let Some(ou) = ous.organizational_units().iter().find(|ou| ou.name() == Some(name)) {
+        return ou.id().unwrap().to_string();
+    }
+    let out = org.create_organizational_unit().parent_id(parent_id).name(name).send().await.unwrap();
+    out.organizational_unit().unwrap().id().unwrap().to_string()
+}
+
+/// The management account's id.
+pub async fn management_account(org: &Client) -> String {
+    let out = org.describe_organization().send().await.unwrap();
+    out.organization().unwrap().master_account_id().unwrap().to_string()
+}

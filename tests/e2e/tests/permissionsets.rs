@@ -5,7 +5,7 @@ use orgops_e2e::accounts::{PAYROLL, account, status_str, until_condition};
 use orgops_e2e::identity;
 use orgops_e2e::operator::{Operator, OperatorOptions};
 use orgops_e2e::requests::{self, permission_set_name, request};
-use orgops_e2e::{apply, condition, events_of, kubectl};
+use orgops_e2e::{apply, condition, events_of, eventually, kubectl};
 use serde_json::json;
 
 const READ_ONLY: &str = "arn:aws:iam::aws:policy/ReadOnlyAccess";
@@ -82,4 +82,178 @@ async fn an_unknown_group_is_named_then_assigned_once_it_exists() {
     let object = until_condition(&api, "oncall", "Ready", "True", "Available").await;
     let arn = status_str(&object, "permissionSetArn");
     assert_eq!(identity::assignments(&arn, &status_str(&main, "accountId")).await, [group]);
+}
+
+#[tokio::test]
+async fn an_ou_target_expands_and_an_account_created_in_it_later_is_assigned_within_seconds() {
+    let ns = "psr-ou";
+    let (accounts_api, api) = requests::setup(ns).await;
+    let org = orgops_e2e::aws::organizations().await;
+    orgops_e2e::aws::ensure_ou(&org, PAYROLL, ns).await;
+    let ou = format!("{PAYROLL}/{ns}");
+    let group = identity::create_group(&format!("{ns}-devs")).await;
+    // A resync far longer than the test: only the AwsAccount watch can bring the change.
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.resync = "10m";
+    let _operator = Operator::start(options).await;
+    apply(&accounts_api, &account(ns, "first", json!({"organizationalUnit": ou}))).await.unwrap();
+    let first = until_condition(&accounts_api, "first", "Ready", "True", "Available").await;
+    let spec = json!({"assignments": [{"group": format!("{ns}-devs"), "targets": [{"organizationalUnit": ou}]}]});
+    apply(&api, &request(ns, "team", spec)).await.unwrap();
+    let object = until_condition(&api, "team", "Ready", "True", "Available").await;
+    let arn = status_str(&object, "permissionSetArn");
+    assert_eq!(identity::assignments(&arn, &status_str(&first, "accountId")).await, std::slice::from_ref(&group));
+    assert_eq!(status_str(&object, "assignmentSummary"), "1/1");
+
+    apply(&accounts_api, &account(ns, "second", json!({"organizationalUnit": ou}))).await.unwrap();
+    let second = until_condition(&accounts_api, "second", "Ready", "True", "Available").await;
+    let ready_at = std::time::Instant::now();
+    let second_id = status_str(&second, "accountId");
+    eventually(20, "the new account assigned", || async {
+        (identity::assignments(&arn, &second_id).await == [group.clone()]).then_some(())
+    })
+    .await;
+    eprintln!("assigned {:.1} s after the new account was Ready (resync 10 min)", ready_at.elapsed().as_secs_f64());
+    eventually(20, "2/2 in status", || async {
+        let object = api.get("team").await.ok()?;
+        (status_str(&object, "assignmentSummary") == "2/2").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expiring_assignment_is_removed_at_its_time_and_not_recreated() {
+    let ns = "psr-expiry";
+    let (accounts_api, api) = requests::setup(ns).await;
+    let group = identity::create_group(&format!("{ns}-oncall")).await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.resync = "10m";
+    let operator = Operator::start(options).await;
+    apply(&accounts_api, &account(ns, "prod", json!({}))).await.unwrap();
+    let prod = until_condition(&accounts_api, "prod", "Ready", "True", "Available").await;
+    let account_id = status_str(&prod, "accountId");
+
+    let expires = k8s_openapi::jiff::Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_secs(12);
+    let spec = json!({"assignments": [{"group": format!("{ns}-oncall"), "expiresAt": expires.to_string(),
+                                        "targets": [{"accountRef": "prod"}]}]});
+    apply(&api, &request(ns, "oncall", spec.clone())).await.unwrap();
+    let object = until_condition(&api, "oncall", "Ready", "True", "Available").await;
+    let arn = status_str(&object, "permissionSetArn");
+    assert_eq!(identity::assignments(&arn, &account_id).await, std::slice::from_ref(&group));
+
+    eventually(30, "the assignment removed at its expiry", || async {
+        identity::assignments(&arn, &account_id).await.is_empty().then_some(())
+    })
+    .await;
+    let late = k8s_openapi::jiff::Timestamp::now().duration_since(expires).as_secs_f64();
+    eprintln!("removed {late:.1} s after expiresAt (resync 10 min)");
+    let object = eventually(10, "EXPIRED in status", || async {
+        let object = api.get("oncall").await.ok()?;
+        (object.data["status"]["assignments"][0]["state"] == "EXPIRED").then_some(object)
+    })
+    .await;
+    assert_eq!(status_str(&object, "assignmentSummary"), "0/0");
+    assert!(
+        events_of(ns, "oncall").iter().any(|(reason, message)| reason == "Expired" && message.contains(&account_id))
+    );
+
+    // A spec change makes the operator look again: the expired assignment stays removed.
+    let mut changed = spec;
+    changed["permissionSet"] = json!({"description": "on-call, expired"});
+    apply(&api, &request(ns, "oncall", changed)).await.unwrap();
+    eventually(20, "the change reconciled", || async {
+        let object = api.get("oncall").await.ok()?;
+        let generation = object.metadata.generation?;
+        (object.data["status"]["observedGeneration"] == generation && condition(&object, "Synced")?.0 == "True")
+            .then_some(())
+    })
+    .await;
+    assert!(identity::assignments(&arn, &account_id).await.is_empty(), "never recreated");
+    assert_eq!(operator.aws_calls().get("CreateAccountAssignment"), Some(&1.0));
+}
+
+/// A request with a managed and an inline policy assigned to a group in one account.
+async fn drift_fixture(ns: &str, drift_policy: &str) -> (Operator, String, String, String) {
+    let (accounts_api, api) = requests::setup(ns).await;
+    let group = identity::create_group(&format!("{ns}-devs")).await;
+    let operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    apply(&accounts_api, &account(ns, "main", json!({}))).await.unwrap();
+    let main = until_condition(&accounts_api, "main", "Ready", "True", "Available").await;
+    let spec = json!({
+        "driftPolicy": drift_policy,
+        "permissionSet": {"managedPolicies": [READ_ONLY], "inlinePolicy": inline_policy()},
+        "assignments": [{"group": format!("{ns}-devs"), "targets": [{"accountRef": "main"}]}]
+    });
+    apply(&api, &request(ns, "devs", spec)).await.unwrap();
+    let object = until_condition(&api, "devs", "Ready", "True", "Available").await;
+    (operator, status_str(&object, "permissionSetArn"), status_str(&main, "accountId"), group)
+}
+
+const EDITED_INLINE: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:*","Resource":"*"}]}"#;
+
+#[tokio::test]
+async fn out_of_band_changes_are_corrected_each_with_an_event() {
+    let ns = "psr-drift";
+    let (_operator, arn, account_id, group) = drift_fixture(ns, "Correct").await;
+    let intruder = identity::create_group(&format!("{ns}-intruders")).await;
+
+    identity::detach_managed(&arn, READ_ONLY).await;
+    identity::put_inline_policy(&arn, EDITED_INLINE).await;
+    identity::set_group_assignment(&arn, &account_id, &group, false).await;
+    identity::set_group_assignment(&arn, &account_id, &intruder, true).await;
+
+    eventually(20, "every change corrected", || async {
+        let back = identity::managed_policies(&arn).await == [READ_ONLY]
+            && identity::inline_policy(&arn).await.contains("DeployPayroll")
+            && identity::assignments(&arn, &account_id).await == [group.clone()];
+        back.then_some(())
+    })
+    .await;
+    let corrected: Vec<String> =
+        events_of(ns, "devs").into_iter().filter(|(r, _)| r == "DriftCorrected").map(|(_, m)| m).collect();
+    for change in [
+        format!("permissionSet.managedPolicies:  → {READ_ONLY}"),
+        "permissionSet.inlinePolicy: a different document →".to_string(),
+        format!("assignments: (absent) → group {ns}-devs in {account_id}"),
+        format!("assignments: GROUP {intruder} in {account_id} → (absent)"),
+    ] {
+        assert!(corrected.iter().any(|m| m.contains(&change)), "{change:?} not reported: {corrected:?}");
+    }
+    let object = requests::setup(ns).await.1.get("devs").await.unwrap();
+    assert_eq!(object.data["status"]["lastDrift"]["corrected"], true);
+}
+
+#[tokio::test]
+async fn report_mode_leaves_out_of_band_changes_and_reports_them() {
+    let ns = "psr-report";
+    let (operator, arn, account_id, group) = drift_fixture(ns, "Report").await;
+    identity::detach_managed(&arn, READ_ONLY).await;
+    identity::set_group_assignment(&arn, &account_id, &group, false).await;
+    let api = requests::setup(ns).await.1;
+    let object = until_condition(&api, "devs", "Synced", "False", "DriftDetected").await;
+    let (_, _, message) = condition(&object, "Synced").unwrap();
+    assert!(message.contains("permissionSet.managedPolicies") && message.contains("assignments"), "{message}");
+    assert_eq!(object.data["status"]["lastDrift"]["corrected"], false);
+    assert!(events_of(ns, "devs").iter().any(|(r, _)| r == "DriftDetected"));
+    // Two more resyncs: still left as it is.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert!(identity::managed_policies(&arn).await.is_empty());
+    assert!(identity::assignments(&arn, &account_id).await.is_empty());
+    assert_eq!(operator.aws_calls().get("AttachManagedPolicyToPermissionSet"), Some(&1.0), "only at creation");
+}
+
+#[tokio::test]
+async fn deletion_removes_the_assignments_then_the_permission_set() {
+    let ns = "psr-delete";
+    let (operator, arn, account_id, _) = drift_fixture(ns, "Correct").await;
+    let api = requests::setup(ns).await.1;
+    api.delete("devs", &Default::default()).await.unwrap();
+    eventually(30, "the request gone", || async { api.get_opt("devs").await.ok()?.is_none().then_some(()) }).await;
+    assert!(identity::assignments(&arn, &account_id).await.is_empty());
+    assert!(identity::permission_sets_named(&permission_set_name(ns, "devs")).await.is_empty());
+    let calls = operator.aws_calls();
+    assert_eq!(calls.get("DeleteAccountAssignment"), Some(&1.0));
+    assert_eq!(calls.get("DeletePermissionSet"), Some(&1.0));
+    assert!(events_of(ns, "devs").iter().any(|(r, m)| r == "Deleted" && m.contains("removed 1 assignments")));
 }
