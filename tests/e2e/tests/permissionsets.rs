@@ -257,3 +257,133 @@ async fn deletion_removes_the_assignments_then_the_permission_set() {
     assert_eq!(calls.get("DeletePermissionSet"), Some(&1.0));
     assert!(events_of(ns, "devs").iter().any(|(r, m)| r == "Deleted" && m.contains("removed 1 assignments")));
 }
+
+#[tokio::test]
+async fn requests_the_platform_policy_forbids_are_refused_with_no_aws_write() {
+    let ns = "psr-forbidden";
+    let (_, api) = requests::setup(ns).await;
+    let org = orgops_e2e::aws::organizations().await;
+    let outsider =
+        orgops_e2e::aws::create_account_in(&org, "outsider", "outsider@psr-forbidden.example.com", "Workloads/Billing")
+            .await;
+    let management = orgops_e2e::aws::management_account(&org).await;
+    identity::create_group(&format!("{ns}-devs")).await;
+    let (proxy, calls) = orgops_e2e::proxy::counting().await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.policy = format!(
+        "deniedManagedPolicies: [AdministratorAccess, IAMFullAccess]\nnamespaces:\n  {ns}:\n    \
+         organizationalUnits: [\"{PAYROLL}\"]\n    maxSessionDuration: PT4H\n    maxAssignmentDuration: 1d\n"
+    );
+    options.aws_endpoint = Some(proxy);
+    let _operator = Operator::start(options).await;
+
+    let devs = format!("{ns}-devs");
+    let in_three_days =
+        (k8s_openapi::jiff::Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_hours(72)).to_string();
+    let cases = [
+        (
+            "admin",
+            json!({"permissionSet": {"managedPolicies": ["arn:aws:iam::aws:policy/AdministratorAccess"]}}),
+            "Forbidden",
+            "deniedManagedPolicies: AdministratorAccess",
+        ),
+        (
+            "long-session",
+            json!({"permissionSet": {"sessionDuration": "PT8H"}}),
+            "Forbidden",
+            "maxSessionDuration: PT4H",
+        ),
+        (
+            "far-expiry",
+            json!({"assignments": [{"group": devs, "expiresAt": in_three_days, "targets": [{"organizationalUnit": PAYROLL}]}]}),
+            "Forbidden",
+            "maxAssignmentDuration: 1d",
+        ),
+        (
+            "outsider",
+            json!({"assignments": [{"group": devs, "targets": [{"accountId": outsider}]}]}),
+            "Forbidden",
+            "is not an account of namespace",
+        ),
+        (
+            "management",
+            json!({"assignments": [{"group": devs, "targets": [{"accountId": management}]}]}),
+            "Forbidden",
+            "management account",
+        ),
+        (
+            "other-ou",
+            json!({"assignments": [{"group": devs, "targets": [{"organizationalUnit": "Workloads/Billing"}]}]}),
+            "Forbidden",
+            "outside the organizational units",
+        ),
+        (
+            "bad-inline",
+            json!({"permissionSet": {"inlinePolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Permit", "Action": "s3:GetObject", "Resource": "*"}]}}}),
+            "Invalid",
+            "Statement[0].Effect: must be Allow or Deny",
+        ),
+    ];
+    for (name, spec, _, _) in &cases {
+        apply(&api, &request(ns, name, spec.clone())).await.unwrap();
+    }
+    for (name, _, reason, rule) in &cases {
+        let object = until_condition(&api, name, "Synced", "False", reason).await;
+        let (_, _, message) = condition(&object, "Synced").unwrap();
+        assert!(message.contains(rule), "{name}: {message}");
+        assert!(events_of(ns, name).iter().any(|(r, m)| r == *reason || m.contains(rule)), "{name}: an Event");
+    }
+    // Three resyncs later, still nothing written.
+    tokio::time::sleep(std::time::Duration::from_secs(9)).await;
+    let counted = calls.lock().unwrap().clone();
+    let writes: Vec<&String> = counted
+        .keys()
+        .filter(|op| !(op.starts_with("List") || op.starts_with("Describe") || op.starts_with("Get")))
+        .collect();
+    assert!(writes.is_empty(), "no AWS write: {counted:?}");
+}
+
+#[tokio::test]
+async fn killed_right_after_create_permission_set_the_restarted_operator_makes_no_second_one() {
+    let ns = "psr-crash";
+    let (_, api) = requests::setup(ns).await;
+    let pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let target = pid.clone();
+    // Moto has created the permission set; the operator is killed before it reads the answer.
+    let proxy = orgops_e2e::proxy::start(
+        std::env::var("AWS_ENDPOINT_URL").unwrap(),
+        std::sync::Arc::new(move |operation: &str| {
+            if operation != "CreatePermissionSet" {
+                return;
+            }
+            let victim = target.swap(0, std::sync::atomic::Ordering::SeqCst);
+            if victim != 0 {
+                let _ = std::process::Command::new("kill").args(["-9", &victim.to_string()]).status();
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }),
+    )
+    .await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.aws_endpoint = Some(proxy);
+    let mut operator = Operator::start(options).await;
+    pid.store(operator.pid(), std::sync::atomic::Ordering::SeqCst);
+    let spec = json!({"permissionSet": {"managedPolicies": [READ_ONLY]}});
+    apply(&api, &request(ns, "crash", spec)).await.unwrap();
+    eventually(30, "the operator killed by the proxy", || async {
+        (pid.load(std::sync::atomic::Ordering::SeqCst) == 0).then_some(())
+    })
+    .await;
+    operator.kill9();
+    let name = permission_set_name(ns, "crash");
+    assert_eq!(identity::permission_sets_named(&name).await.len(), 1, "AWS created it");
+    let object = api.get("crash").await.unwrap();
+    assert!(object.data["status"]["permissionSetArn"].is_null(), "the answer never reached the status");
+
+    operator.restart("3s").await;
+    let object = until_condition(&api, "crash", "Ready", "True", "Available").await;
+    let arns = identity::permission_sets_named(&name).await;
+    assert_eq!(arns, [status_str(&object, "permissionSetArn")], "exactly one permission set");
+    assert_eq!(identity::managed_policies(&arns[0]).await, [READ_ONLY], "finished after the restart");
+    assert_eq!(operator.aws_calls().get("CreatePermissionSet"), None, "the restarted operator created none");
+}
