@@ -5,6 +5,8 @@
 pub mod account_management;
 #[cfg(test)]
 pub mod fake;
+#[cfg(test)]
+pub mod fake_sso;
 pub mod identity_center;
 pub mod identity_store;
 pub mod limits;

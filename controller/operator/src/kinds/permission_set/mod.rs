@@ -735,8 +735,9 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
         let (_, mut done) = self.write_permission_set(obj, &arn, &created, &diffs).await?;
         status.provisioned = true;
         let resolution = self.resolve(obj, status).await?;
-        let empty = BTreeMap::new();
-        let plan = rules::assignment_plan(&resolution.wanted, &empty, &resolution.keep, Timestamp::now());
+        let (empty, now) = (BTreeMap::new(), Timestamp::now());
+        let plan = rules::assignment_plan(&resolution.wanted, &empty, &resolution.keep, now);
+        Self::record_assignments(status, &resolution, &empty, now);
         let running = self.apply_assignments(status, &arn, &plan).await?;
         done.insert(0, format!("created permission set {} ({arn})", spec.name));
         if !plan.create.is_empty() {
