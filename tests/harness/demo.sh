@@ -15,7 +15,7 @@ echo "== installing the CRDs"
 kubectl apply --server-side --force-conflicts -f "$root/crds" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f "$root/crds" >/dev/null
 
-echo "== creating the organization and its OUs in moto"
+echo "== creating the organization, its OUs and the identity store groups in moto"
 "$ORGOPS_MOTO_PYTHON" "$here/seed-org.py"
 
 echo "== starting the operator with examples/platform/policy.yaml (log: $run/operator.log)"
@@ -28,8 +28,9 @@ echo $! >"$run/operator.pid"
 echo "== applying examples/"
 kubectl apply -f "$root/examples/namespace.yaml" >/dev/null
 kubectl apply -f "$root/examples"
-echo "== waiting for the accounts to be Ready"
+echo "== waiting for the accounts, then the permission set requests, to be Ready"
 kubectl wait awsaccounts --all -A --for=condition=Ready --timeout=120s
+kubectl wait permissionsetrequests --all -A --for=condition=Ready --timeout=120s
 
 echo
 for kind in awsaccounts permissionsetrequests subdomaindelegations securitybaselines; do

@@ -1,9 +1,11 @@
-"""Creates the demo organization in moto: the organization itself and the OUs the
-examples use. Idempotent. Runs with the Python of moto's venv (boto3 comes with moto)."""
+"""Creates the demo organization in moto: the organization itself, the OUs and the
+Identity Store groups the examples use. Idempotent. Runs with the Python of moto's venv
+(boto3 comes with moto)."""
 
 import boto3
 
 OUS = ["Workloads", "Workloads/Payroll", "Workloads/Billing", "Sandbox"]
+GROUPS = ["payroll-developers", "payroll-oncall"]
 
 
 def main() -> None:
@@ -24,6 +26,18 @@ def main() -> None:
         ids[path] = existing.get(name) or org.create_organizational_unit(ParentId=parent, Name=name)["OrganizationalUnit"]["Id"]
     for path in OUS:
         print(f"{path}: {ids[path]}")
+
+    store_id = boto3.client("sso-admin").list_instances()["Instances"][0]["IdentityStoreId"]
+    store = boto3.client("identitystore")
+    for name in GROUPS:
+        try:
+            group = store.create_group(IdentityStoreId=store_id, DisplayName=name)["GroupId"]
+        except store.exceptions.ConflictException:
+            group = store.get_group_id(
+                IdentityStoreId=store_id,
+                AlternateIdentifier={"UniqueAttribute": {"AttributePath": "displayName", "AttributeValue": name}},
+            )["GroupId"]
+        print(f"group {name}: {group}")
 
 
 if __name__ == "__main__":

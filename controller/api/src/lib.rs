@@ -45,6 +45,8 @@ mod tests {
         assert_eq!(account.spec.organizational_unit, "Workloads/Payroll");
         let psr: PermissionSetRequest = example("permissionsetrequest.yaml");
         assert_eq!(psr.spec.assignments[0].targets[0].account_ref.as_deref(), Some("payroll-prod"));
+        let oncall: PermissionSetRequest = example("permissionsetrequest-oncall.yaml");
+        assert!(oncall.spec.assignments[0].expires_at.is_some());
         let subdel: SubdomainDelegation = example("subdomaindelegation.yaml");
         assert!(subdel.spec.domain.ends_with(&format!(".{}", subdel.spec.parent_domain)));
         let baseline: SecurityBaseline = example("securitybaseline.yaml");

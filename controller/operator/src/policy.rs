@@ -362,6 +362,16 @@ namespaces:
     }
 
     #[test]
+    fn the_example_policy_is_valid() {
+        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/platform/policy.yaml"));
+        let store = PolicyStore::open(Some(path)).unwrap();
+        let payroll = store.grants("payroll");
+        assert!(payroll.check_managed_policy("f", "arn:aws:iam::aws:policy/AdministratorAccess").is_err());
+        assert!(payroll.check_session_duration("f", "PT12H").is_err());
+        assert_eq!(payroll.check_organizational_unit("f", "Workloads/Payroll"), Ok(()));
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         assert!(serde_yaml::from_str::<Policy>("namespaces: {a: {admn: true}}").is_err());
     }
