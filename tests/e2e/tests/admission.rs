@@ -106,6 +106,24 @@ fn invalid_objects() -> Vec<Case> {
             "spec.assignments[0]",
         ),
         case(
+            "expiry-not-a-time",
+            PSR,
+            json!({"spec": {"assignments": [{"group": "a", "expiresAt": "next Friday", "targets": [{"accountRef": "x"}]}]}}),
+            "spec.assignments[0].expiresAt",
+        ),
+        case(
+            "expiry-without-zone",
+            PSR,
+            json!({"spec": {"assignments": [{"group": "a", "expiresAt": "2027-01-15T18:00:00", "targets": [{"accountRef": "x"}]}]}}),
+            "spec.assignments[0].expiresAt",
+        ),
+        case(
+            "expiry-month-13",
+            PSR,
+            json!({"spec": {"assignments": [{"group": "a", "expiresAt": "2027-13-15T18:00:00Z", "targets": [{"accountRef": "x"}]}]}}),
+            "spec.assignments[0].expiresAt",
+        ),
+        case(
             "no-target",
             PSR,
             json!({"spec": {"assignments": [{"group": "a", "targets": []}]}}),
