@@ -11,6 +11,7 @@ use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Runs after moto answered a call, with the call's operation (`CreateAccount`, from the
 /// `X-Amz-Target` header); the operator gets the answer only when the hook returns.
@@ -26,6 +27,25 @@ pub async fn counting() -> (String, Counts) {
     let counter = counts.clone();
     let hook: Hook = Arc::new(move |operation| *counter.lock().unwrap().entry(operation.to_string()).or_default() += 1);
     (start(std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL from the harness"), hook).await, counts)
+}
+
+/// Starts a proxy to the environment's moto that SIGKILLs the process whose pid is in the
+/// returned slot right after moto answered `operation`, before that process gets the
+/// answer: once, after which the slot is 0. Returns the proxy's URL and the slot.
+pub async fn killing_after(operation: &'static str) -> (String, Arc<AtomicU32>) {
+    let slot = Arc::new(AtomicU32::new(0));
+    let target = slot.clone();
+    let hook: Hook = Arc::new(move |called| {
+        if called != operation {
+            return;
+        }
+        let victim = target.swap(0, Ordering::SeqCst);
+        if victim != 0 {
+            let _ = std::process::Command::new("kill").args(["-9", &victim.to_string()]).status();
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+    (start(std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL from the harness"), hook).await, slot)
 }
 
 /// Starts the proxy to `upstream` and returns its URL.

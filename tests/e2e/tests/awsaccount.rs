@@ -6,8 +6,7 @@ use orgops_e2e::aws::{self, organizations};
 use orgops_e2e::operator::{Operator, OperatorOptions};
 use orgops_e2e::{apply, condition, events_of, eventually};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 const BILLING: &str = "Workloads/Billing";
@@ -269,24 +268,8 @@ async fn killed_right_after_create_account_the_restarted_operator_creates_no_sec
     let ns = "acct-crash";
     let api = setup(ns).await;
     let org = organizations().await;
-    let pid = Arc::new(AtomicU32::new(0));
-    let target = pid.clone();
-    let moto = std::env::var("AWS_ENDPOINT_URL").unwrap();
     // Moto has created the account; the operator is killed before it reads the answer.
-    let proxy = orgops_e2e::proxy::start(
-        moto,
-        Arc::new(move |operation: &str| {
-            if operation != "CreateAccount" {
-                return;
-            }
-            let victim = target.swap(0, Ordering::SeqCst);
-            if victim != 0 {
-                let _ = std::process::Command::new("kill").args(["-9", &victim.to_string()]).status();
-                std::thread::sleep(std::time::Duration::from_millis(200));
-            }
-        }),
-    )
-    .await;
+    let (proxy, pid) = orgops_e2e::proxy::killing_after("CreateAccount").await;
     let mut options = OperatorOptions::new(ns, &[PAYROLL]);
     options.aws_endpoint = Some(proxy);
     let mut operator = Operator::start(options).await;

@@ -347,23 +347,8 @@ async fn requests_the_platform_policy_forbids_are_refused_with_no_aws_write() {
 async fn killed_right_after_create_permission_set_the_restarted_operator_makes_no_second_one() {
     let ns = "psr-crash";
     let (_, api) = requests::setup(ns).await;
-    let pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let target = pid.clone();
     // Moto has created the permission set; the operator is killed before it reads the answer.
-    let proxy = orgops_e2e::proxy::start(
-        std::env::var("AWS_ENDPOINT_URL").unwrap(),
-        std::sync::Arc::new(move |operation: &str| {
-            if operation != "CreatePermissionSet" {
-                return;
-            }
-            let victim = target.swap(0, std::sync::atomic::Ordering::SeqCst);
-            if victim != 0 {
-                let _ = std::process::Command::new("kill").args(["-9", &victim.to_string()]).status();
-                std::thread::sleep(std::time::Duration::from_millis(200));
-            }
-        }),
-    )
-    .await;
+    let (proxy, pid) = orgops_e2e::proxy::killing_after("CreatePermissionSet").await;
     let mut options = OperatorOptions::new(ns, &[PAYROLL]);
     options.aws_endpoint = Some(proxy);
     let mut operator = Operator::start(options).await;

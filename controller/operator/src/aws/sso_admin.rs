@@ -5,8 +5,8 @@
 use super::{AwsError, CallGate, FailureKind};
 use aws_sdk_ssoadmin::Client;
 use aws_sdk_ssoadmin::types::{
-    CustomerManagedPolicyReference, PermissionsBoundary, PrincipalType, ProvisionTargetType, StatusValues, Tag,
-    TargetType,
+    AccountAssignmentOperationStatus, CustomerManagedPolicyReference, PermissionSetProvisioningStatus,
+    PermissionsBoundary, PrincipalType, ProvisionTargetType, StatusValues, Tag, TargetType,
 };
 use std::collections::BTreeMap;
 
@@ -271,13 +271,32 @@ fn build_error(operation: &str, error: impl std::fmt::Display) -> AwsError {
     }
 }
 
-fn operation(request_id: Option<&str>, status: Option<&StatusValues>, reason: Option<&str>) -> Operation {
-    let state = match status {
+/// The status AWS reports for an assignment request or a provisioning.
+trait OperationStatus {
+    fn parts(&self) -> (Option<&str>, Option<&StatusValues>, Option<&str>);
+}
+
+impl OperationStatus for AccountAssignmentOperationStatus {
+    fn parts(&self) -> (Option<&str>, Option<&StatusValues>, Option<&str>) {
+        (self.request_id(), self.status(), self.failure_reason())
+    }
+}
+
+impl OperationStatus for PermissionSetProvisioningStatus {
+    fn parts(&self) -> (Option<&str>, Option<&StatusValues>, Option<&str>) {
+        (self.request_id(), self.status(), self.failure_reason())
+    }
+}
+
+/// An operation from AWS's status of it; `request` when the answer does not repeat it.
+fn operation(status: Option<&impl OperationStatus>, request: Option<&str>) -> Operation {
+    let (request_id, state, reason) = status.map(OperationStatus::parts).unwrap_or_default();
+    let state = match state {
         Some(StatusValues::Succeeded) => OperationState::Succeeded,
         Some(StatusValues::Failed) => OperationState::Failed(reason.unwrap_or("no reason given").to_string()),
         _ => OperationState::InProgress,
     };
-    Operation { request_id: request_id.unwrap_or_default().to_string(), state }
+    Operation { request_id: request.or(request_id).unwrap_or_default().to_string(), state }
 }
 
 fn customer_reference(policy: &PolicyRef) -> Result<CustomerManagedPolicyReference, AwsError> {
@@ -647,12 +666,7 @@ impl SsoAdmin for SdkSsoAdmin {
             .principal_id(&who.id)
             .send();
         let out = self.gate.send(SERVICE, "CreateAccountAssignment", request).await?;
-        let status = out.account_assignment_creation_status();
-        Ok(operation(
-            status.and_then(|s| s.request_id()),
-            status.and_then(|s| s.status()),
-            status.and_then(|s| s.failure_reason()),
-        ))
+        Ok(operation(out.account_assignment_creation_status(), None))
     }
 
     async fn unassign(&self, instance: &str, arn: &str, account: &str, who: &Principal) -> Result<Operation, AwsError> {
@@ -667,12 +681,7 @@ impl SsoAdmin for SdkSsoAdmin {
             .principal_id(&who.id)
             .send();
         let out = self.gate.send(SERVICE, "DeleteAccountAssignment", request).await?;
-        let status = out.account_assignment_deletion_status();
-        Ok(operation(
-            status.and_then(|s| s.request_id()),
-            status.and_then(|s| s.status()),
-            status.and_then(|s| s.failure_reason()),
-        ))
+        Ok(operation(out.account_assignment_deletion_status(), None))
     }
 
     async fn assign_status(&self, instance: &str, request: &str) -> Result<Operation, AwsError> {
@@ -683,8 +692,7 @@ impl SsoAdmin for SdkSsoAdmin {
             .account_assignment_creation_request_id(request)
             .send();
         let out = self.gate.send(SERVICE, "DescribeAccountAssignmentCreationStatus", call).await?;
-        let status = out.account_assignment_creation_status();
-        Ok(operation(Some(request), status.and_then(|s| s.status()), status.and_then(|s| s.failure_reason())))
+        Ok(operation(out.account_assignment_creation_status(), Some(request)))
     }
 
     async fn unassign_status(&self, instance: &str, request: &str) -> Result<Operation, AwsError> {
@@ -695,8 +703,7 @@ impl SsoAdmin for SdkSsoAdmin {
             .account_assignment_deletion_request_id(request)
             .send();
         let out = self.gate.send(SERVICE, "DescribeAccountAssignmentDeletionStatus", call).await?;
-        let status = out.account_assignment_deletion_status();
-        Ok(operation(Some(request), status.and_then(|s| s.status()), status.and_then(|s| s.failure_reason())))
+        Ok(operation(out.account_assignment_deletion_status(), Some(request)))
     }
 
     async fn provision(&self, instance: &str, arn: &str) -> Result<Operation, AwsError> {
@@ -708,12 +715,7 @@ impl SsoAdmin for SdkSsoAdmin {
             .target_type(ProvisionTargetType::AllProvisionedAccounts)
             .send();
         let out = self.gate.send(SERVICE, "ProvisionPermissionSet", request).await?;
-        let status = out.permission_set_provisioning_status();
-        Ok(operation(
-            status.and_then(|s| s.request_id()),
-            status.and_then(|s| s.status()),
-            status.and_then(|s| s.failure_reason()),
-        ))
+        Ok(operation(out.permission_set_provisioning_status(), None))
     }
 
     async fn provision_status(&self, instance: &str, request: &str) -> Result<Operation, AwsError> {
@@ -724,7 +726,6 @@ impl SsoAdmin for SdkSsoAdmin {
             .provision_permission_set_request_id(request)
             .send();
         let out = self.gate.send(SERVICE, "DescribePermissionSetProvisioningStatus", call).await?;
-        let status = out.permission_set_provisioning_status();
-        Ok(operation(Some(request), status.and_then(|s| s.status()), status.and_then(|s| s.failure_reason())))
+        Ok(operation(out.permission_set_provisioning_status(), Some(request)))
     }
 }

@@ -74,9 +74,29 @@ pub fn tag_diffs<R: Resource>(obj: &R, spec_tags: &Tags, actual: &Tags) -> Vec<F
         .collect()
 }
 
+/// For the `tags.<key>` differences, the tags to set and the keys to remove, so that an
+/// update writes exactly those: under driftPolicy Report, taking ownership must not also
+/// correct a drifted tag. Empty when no tag differs.
+pub fn tag_changes(diffs: &[FieldDiff], desired: &Tags) -> (Tags, Vec<String>) {
+    let keys: Vec<&str> = diffs.iter().filter_map(|d| d.path.strip_prefix("tags.")).collect();
+    let to_set = keys.iter().filter_map(|k| Some((k.to_string(), desired.get(*k)?.clone()))).collect();
+    let to_remove = keys.iter().filter(|k| !desired.contains_key(**k)).map(|k| k.to_string()).collect();
+    (to_set, to_remove)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_changes_cover_only_the_keys_that_differ() {
+        let desired: Tags = [("team", "payroll"), ("env", "prod")].map(|(k, v)| (k.into(), v.into())).into();
+        let diffs = [FieldDiff::new("tags.team", "payroll", "x"), FieldDiff::new("tags.stray", "(absent)", "y")];
+        let (to_set, to_remove) = tag_changes(&diffs, &desired);
+        assert_eq!(to_set, [("team".to_string(), "payroll".to_string())].into());
+        assert_eq!(to_remove, ["stray"]);
+        assert_eq!(tag_changes(&[FieldDiff::new("accountName", "a", "b")], &desired), (Tags::new(), Vec::new()));
+    }
     use orgops_api::AwsAccount;
 
     fn object() -> AwsAccount {

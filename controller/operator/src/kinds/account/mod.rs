@@ -441,13 +441,9 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
             self.org.record_name(&account_id, &obj.spec.account_name);
             done.push("renamed".to_string());
         }
-        // Exactly the tags that differ: under driftPolicy Report, taking ownership must not
-        // also correct a drifted tag.
-        let desired = Self::desired_tags(obj);
-        let keys: Vec<&str> = diffs.iter().filter_map(|d| d.path.strip_prefix("tags.")).collect();
-        if !keys.is_empty() {
+        let (to_set, to_remove) = ownership::tag_changes(diffs, &Self::desired_tags(obj));
+        if !to_set.is_empty() || !to_remove.is_empty() {
             let mut tags = self.org.tags(&account_id).await.map_err(aws_error)?;
-            let (to_set, to_remove) = rules::tag_changes(&keys, &desired);
             if !to_set.is_empty() {
                 self.org.org().tag(&account_id, &to_set).await.map_err(aws_error)?;
             }

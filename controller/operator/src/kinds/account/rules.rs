@@ -3,7 +3,7 @@
 //! may be a lost CreateAccount's, and which tags an update writes.
 
 use crate::aws::account_management::{ContactDetails, ContactType};
-use crate::aws::organizations::{CreateRequest, Tags};
+use crate::aws::organizations::CreateRequest;
 use crate::reconcile::FieldDiff;
 use orgops_api::account::{AlternateContacts, Contact};
 
@@ -78,14 +78,6 @@ pub fn creation_candidates(requests: Vec<CreateRequest>, account_name: &str, sin
     candidates
 }
 
-/// For the tag keys that differ, the tags to set and the keys to remove, so that an
-/// update writes exactly those.
-pub fn tag_changes(keys: &[&str], desired: &Tags) -> (Tags, Vec<String>) {
-    let to_set = keys.iter().filter_map(|k| Some((k.to_string(), desired.get(*k)?.clone()))).collect();
-    let to_remove = keys.iter().filter(|k| !desired.contains_key(**k)).map(|k| k.to_string()).collect();
-    (to_set, to_remove)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,14 +105,6 @@ mod tests {
         assert_eq!(failed_creation("EMAIL_ALREADY_EXISTS"), FailedCreation::AdoptByEmail);
         assert_eq!(failed_creation("CONCURRENT_ACCOUNT_MODIFICATION"), FailedCreation::Retry);
         assert_eq!(failed_creation("INVALID_EMAIL"), FailedCreation::Terminal);
-    }
-
-    #[test]
-    fn tag_changes_cover_only_the_keys_that_differ() {
-        let desired: Tags = [("team", "payroll"), ("env", "prod")].map(|(k, v)| (k.into(), v.into())).into();
-        let (to_set, to_remove) = tag_changes(&["team", "stray"], &desired);
-        assert_eq!(to_set, [("team".to_string(), "payroll".to_string())].into());
-        assert_eq!(to_remove, ["stray"]);
     }
 
     #[test]

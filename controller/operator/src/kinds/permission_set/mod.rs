@@ -479,13 +479,9 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
             now.boundary = desired.boundary.clone();
             done.push("set the permissions boundary".to_string());
         }
-        let keys: Vec<&str> = diffs.iter().filter_map(|d| d.path.strip_prefix("tags.")).collect();
-        if !keys.is_empty() {
-            let wanted = ownership::desired_tags(obj, &obj.spec.permission_set.tags);
-            let to_set: BTreeMap<String, String> =
-                keys.iter().filter_map(|k| wanted.get(*k).map(|v| (k.to_string(), v.clone()))).collect();
-            let to_remove: Vec<String> =
-                keys.iter().filter(|k| !wanted.contains_key(**k)).map(|k| k.to_string()).collect();
+        let (to_set, to_remove) =
+            ownership::tag_changes(diffs, &ownership::desired_tags(obj, &obj.spec.permission_set.tags));
+        if !to_set.is_empty() || !to_remove.is_empty() {
             if !to_set.is_empty() {
                 admin.tag(&instance, arn, &to_set).await.map_err(sso_error)?;
             }
