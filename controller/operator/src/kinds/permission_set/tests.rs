@@ -479,3 +479,37 @@ fn the_assignment_plan_creates_removes_and_expires_exactly_what_differs() {
     let diffs = rules::assignment_diffs(&plan);
     assert_eq!(diffs.iter().filter(|d| d.scheduled).count(), 1);
 }
+
+#[tokio::test]
+async fn a_created_request_costs_one_write_per_thing_it_asks_for_and_a_few_reads() {
+    let f = fixture();
+    let obj = request(serde_json::json!({"permissionSet": {
+        "name": "PayrollDeveloper",
+        "managedPolicies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+        "customerManagedPolicies": [{"name": "payroll-deploy"}],
+        "inlinePolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecs:*", "Resource": "*"}]},
+        "permissionsBoundary": {"managedPolicyArn": "arn:aws:iam::aws:policy/PowerUserAccess"}
+    }}));
+    let (mut status, _) = create(&f, &obj).await;
+    let Observation::Present { diffs, availability, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+        panic!("present")
+    };
+    assert!(diffs.is_empty() && availability == Availability::Available, "{diffs:?} {availability:?}");
+    let mut calls = f.sso.state.lock().unwrap().calls.clone();
+    calls.sort();
+    calls.dedup();
+    let counted: Vec<(String, usize)> = calls.into_iter().map(|c| (c.clone(), f.sso.count(&c))).collect();
+    let expected = [
+        ("AttachCustomerManagedPolicyReferenceToPermissionSet", 1),
+        ("AttachManagedPolicyToPermissionSet", 1),
+        ("CreateAccountAssignment", 1),
+        ("CreatePermissionSet", 1),
+        ("GetGroupId", 1),
+        ("ListAccountsForProvisionedPermissionSet", 1),
+        ("ListInstances", 1),
+        ("ListPermissionSets", 1),
+        ("PutInlinePolicyToPermissionSet", 1),
+        ("PutPermissionsBoundaryToPermissionSet", 1),
+    ];
+    assert_eq!(counted, expected.map(|(op, n)| (op.to_string(), n)), "creation, then the pass that finds it Ready");
+}
