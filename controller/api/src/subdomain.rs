@@ -60,6 +60,10 @@ fn default_ttl() -> i64 {
     300
 }
 
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
 crate::managed_kind!(SubdomainDelegationSpec, SubdomainDelegationStatus, DeletionPolicy::Retain);
 
 /// What orgops last saw of the zone and its delegation.
@@ -75,7 +79,12 @@ pub struct SubdomainDelegationStatus {
     /// The child zone's name servers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub name_servers: Vec<String>,
-    /// The parent zone holding the NS record.
+    /// How many times the child zone was created again after being deleted outside
+    /// orgops; part of the CallerReference of the next one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub zone_generation: u32,
+    /// The parent zone holding the NS record, once orgops wrote it: an NS record there
+    /// that differs from the child's servers is then drift, never someone else's record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_zone_id: Option<String>,
     /// Whether the parent's NS record points at the child zone and is in sync.

@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig (or in-cluster).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Write the CustomResourceDefinitions as YAML, one file per kind.
     Crdgen {
         /// Directory to write into.
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         Command::Crdgen { out } => crdgen::write_all(&out),
         Command::Run(args) => {
             telemetry::init(cli.log_format);
-            tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run::run(args)))
+            tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run::run(*args)))
         }
     };
     match result {

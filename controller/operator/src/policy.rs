@@ -14,6 +14,8 @@
 //!     deniedManagedPolicies: [IAMFullAccess]
 //!     maxSessionDuration: PT8H        # permission sets' session length
 //!     maxAssignmentDuration: 7d       # how far ahead an expiresAt may be
+//!     parentDomains:                  # where its subdomains may be delegated from
+//!       - {domain: example.com, zoneId: Z0123456789, accountId: "222233334444"}
 //! ```
 //!
 //! A namespace the policy does not name is granted nothing.
@@ -62,6 +64,21 @@ pub struct NamespacePolicy {
     /// How far ahead an assignment's `expiresAt` may be (`90m`, `12h`, `7d`).
     #[serde(default)]
     pub max_assignment_duration: Option<String>,
+    /// Parent domains its subdomains may be delegated from, each with its hosted zone.
+    #[serde(default)]
+    pub parent_domains: Vec<ParentDomain>,
+}
+
+/// A parent domain and the hosted zone that holds it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ParentDomain {
+    /// The domain, lower case, no trailing dot (`example.com`).
+    pub domain: String,
+    /// The hosted zone id (`Z…`).
+    pub zone_id: String,
+    /// The account that holds the zone.
+    pub account_id: String,
 }
 
 /// The grants of one namespace, as the kinds check them.
@@ -145,6 +162,45 @@ impl Grants {
                 self.namespace
             ))),
             _ => Ok(()),
+        }
+    }
+}
+
+impl Policy {
+    /// Every parent domain the policy grants to any namespace.
+    pub fn parent_domains(&self) -> impl Iterator<Item = &ParentDomain> {
+        self.namespaces.values().flat_map(|n| &n.parent_domains)
+    }
+}
+
+impl PolicyStore {
+    /// The parent domain as some namespace is granted it: an admin namespace may delegate
+    /// from any parent the policy knows.
+    pub fn parent_anywhere(&self, parent: &str) -> Option<ParentDomain> {
+        self.reload_if_changed();
+        self.loaded.lock().unwrap().1.parent_domains().find(|p| p.domain == parent).cloned()
+    }
+
+    /// Whether the domain is a parent domain the policy grants to some namespace: a zone
+    /// the platform keeps, never delegated itself.
+    pub fn is_parent_domain(&self, domain: &str) -> bool {
+        self.reload_if_changed();
+        self.loaded.lock().unwrap().1.parent_domains().any(|p| p.domain == domain)
+    }
+}
+
+impl Grants {
+    /// The parent zone of a subdomain: the granted parent domain it names, when the
+    /// subdomain is below it. Forbidden otherwise.
+    pub fn parent_domain(&self, domain: &str, parent: &str) -> Result<ParentDomain, Error> {
+        let granted = self.policy.parent_domains.iter().find(|p| p.domain == parent);
+        match granted {
+            Some(p) if domain.ends_with(&format!(".{parent}")) => Ok(p.clone()),
+            _ => Err(Error::forbidden(format!(
+                "spec.parentDomain {parent:?} is not a parent domain the platform policy grants namespace {:?} ({})",
+                self.namespace,
+                granted_list(&self.policy.parent_domains.iter().map(|p| p.domain.clone()).collect::<Vec<_>>())
+            ))),
         }
     }
 }
@@ -343,6 +399,20 @@ namespaces:
         assert_eq!(payroll.check_assignment_duration("f", "t", week), Ok(()));
         let err = payroll.check_assignment_duration("f", "t", week + Duration::from_secs(60)).unwrap_err();
         assert!(err.message.contains("maxAssignmentDuration: 7d"), "{}", err.message);
+    }
+
+    #[test]
+    fn subdomains_only_under_a_granted_parent() {
+        let store = PolicyStore::fixed(policy(
+            "namespaces: {payroll: {parentDomains: [{domain: example.com, zoneId: ZPARENT, accountId: '222233334444'}]}}",
+        ));
+        let payroll = store.grants("payroll");
+        assert_eq!(payroll.parent_domain("payroll.example.com", "example.com").unwrap().zone_id, "ZPARENT");
+        let err = payroll.parent_domain("payroll.example.org", "example.org").unwrap_err();
+        assert_eq!(err.reason, TerminalReason::Forbidden);
+        assert!(err.message.contains("(example.com)"), "{}", err.message);
+        assert!(store.grants("billing").parent_domain("billing.example.com", "example.com").is_err());
+        assert!(store.is_parent_domain("example.com") && !store.is_parent_domain("payroll.example.com"));
     }
 
     #[test]

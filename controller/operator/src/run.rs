@@ -2,15 +2,19 @@
 //! the controllers, serves the HTTP endpoints and runs until SIGTERM or SIGINT.
 
 use crate::aws::account_management::SdkAccountManagement;
+use crate::aws::dns_view::DnsView;
 use crate::aws::identity_center::IdentityCenter;
 use crate::aws::identity_store::SdkIdentityStore;
 use crate::aws::limits::RateLimiter;
+use crate::aws::member::{MemberAccess, MemberRoles};
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
+use crate::aws::route53::SdkRoute53;
 use crate::aws::sso_admin::{Instance, SdkSsoAdmin};
 use crate::aws::{CallGate, load_sdk_config};
 use crate::kinds::account::{AccountKind, AccountSettings};
 use crate::kinds::permission_set::PermissionSetKind;
+use crate::kinds::subdomain::SubdomainKind;
 use crate::kube_side::{ApiServer, EventPublisher};
 use crate::leader::{Elector, LeaseSettings, identity};
 use crate::policy::PolicyStore;
@@ -18,8 +22,9 @@ use crate::reconcile::runner::{Runner, RunnerSettings};
 use crate::reconcile::{Driver, DriverConfig};
 use crate::{http, metrics::Metrics};
 use anyhow::{Context, bail};
+use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
-use orgops_api::{AwsAccount, PermissionSetRequest};
+use orgops_api::{AccountTarget, AwsAccount, PermissionSetRequest, SubdomainDelegation};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,11 +78,21 @@ pub struct RunArgs {
     /// The instance's identity store (with --sso-instance-arn).
     #[arg(long, env = "ORGOPS_IDENTITY_STORE_ID", requires = "sso_instance_arn")]
     pub identity_store_id: Option<String>,
+    /// The role orgops assumes in a member account to act there.
+    #[arg(long, env = "ORGOPS_MEMBER_ROLE_NAME", default_value = "OrganizationAccountAccessRole")]
+    pub member_role_name: String,
+    /// A role assumed first, whose credentials then assume the member roles (a security
+    /// or hub account's role).
+    #[arg(long, env = "ORGOPS_HUB_ROLE_ARN")]
+    pub hub_role_arn: Option<String>,
+    /// Route 53 requests per second (Route 53 allows 5 per account).
+    #[arg(long, env = "ORGOPS_ROUTE53_RATE", default_value_t = 5.0)]
+    pub route53_rate: f64,
 }
 
 type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement>;
-type PermissionSets =
-    PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, kube::runtime::reflector::Store<AwsAccount>>;
+type PermissionSets = PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, Store<AwsAccount>>;
+type Subdomains = SubdomainKind<SdkRoute53, Store<AwsAccount>, Store<SubdomainDelegation>>;
 
 /// Whether a change to this AwsAccount may change what the request assigns: it names the
 /// account, or targets an OU the account may have joined or left.
@@ -87,6 +102,12 @@ fn depends_on(request: &PermissionSetRequest, account: &AwsAccount) -> bool {
         target.organizational_unit.is_some()
             || (same_namespace && target.account_ref.as_deref() == Some(account.name_any().as_str()))
     })
+}
+
+/// Whether the delegation's zone lives in this AwsAccount's account.
+fn hosted_in(delegation: &SubdomainDelegation, account: &AwsAccount) -> bool {
+    let named = matches!(&delegation.spec.account, AccountTarget { account_ref: Some(name), .. } if *name == account.name_any());
+    named && delegation.namespace() == account.namespace()
 }
 
 /// Parses `90s`, `5m`, `1h` or a plain number of seconds.
@@ -120,7 +141,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.organizations_read_rate.is_nan() || args.organizations_read_rate <= 0.0 {
         bail!("--organizations-read-rate must be positive");
     }
-    let limits = aws_rate_limits(args.organizations_read_rate);
+    if args.route53_rate.is_nan() || args.route53_rate <= 0.0 {
+        bail!("--route53-rate must be positive");
+    }
+    let limits = aws_rate_limits(args.organizations_read_rate, args.route53_rate);
     let gate = CallGate::new(limits, RateLimiter::per_second(5.0, 5), metrics.aws_calls.clone());
     let org = Arc::new(OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())));
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
@@ -136,9 +160,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let mut account_runner = Runner::<Accounts>::new(&runner_settings);
     let request_runner = Runner::<PermissionSets>::new(&runner_settings);
-    let requests_to_poke = request_runner.poker();
+    let subdomain_runner = Runner::<Subdomains>::new(&runner_settings);
+    let (requests_to_poke, subdomains_to_poke) = (request_runner.poker(), subdomain_runner.poker());
     account_runner.observe_changes(Box::new(move |account: &AwsAccount| {
         requests_to_poke.poke_where(|request| depends_on(request, account));
+        subdomains_to_poke.poke_where(|delegation| hosted_in(delegation, account));
     }));
     let instance = match (&args.sso_instance_arn, &args.identity_store_id) {
         (Some(arn), Some(store)) => Some(Instance { arn: arn.clone(), identity_store_id: store.clone() }),
@@ -146,10 +172,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let center = Arc::new(IdentityCenter::new(
         SdkSsoAdmin::new(aws_sdk_ssoadmin::Client::new(&sdk), gate.clone()),
-        SdkIdentityStore::new(aws_sdk_identitystore::Client::new(&sdk), gate),
+        SdkIdentityStore::new(aws_sdk_identitystore::Client::new(&sdk), gate.clone()),
         instance,
     ));
     let request_kind = PermissionSetKind::new(center, org, account_runner.store());
+    let roles =
+        MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };
+    let members = Arc::new(MemberAccess::new(sdk.clone(), roles, gate.clone()));
+    let dns = Arc::new(DnsView::new(SdkRoute53::new(members, gate.clone())));
+    let subdomain_kind = SubdomainKind::new(dns, account_runner.store(), subdomain_runner.store(), policy.clone());
     let events = Arc::new(EventPublisher::new(client.clone(), "orgops", &identity()));
     let accounts = Arc::new(Driver::new(
         account_kind,
@@ -160,6 +191,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ));
     let requests = Arc::new(Driver::new(
         request_kind,
+        ApiServer::new(client.clone(), events.clone()),
+        policy.clone(),
+        metrics.clone(),
+        DriverConfig::default(),
+    ));
+    let subdomains = Arc::new(Driver::new(
+        subdomain_kind,
         ApiServer::new(client.clone(), events),
         policy,
         metrics.clone(),
@@ -199,6 +237,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     controllers.spawn(request_runner.run(
         watched(&client, &args.namespace),
         requests,
+        metrics.clone(),
+        runner_settings.clone(),
+        stop_rx.clone(),
+    ));
+    controllers.spawn(subdomain_runner.run(
+        watched(&client, &args.namespace),
+        subdomains,
         metrics.clone(),
         runner_settings,
         stop_rx.clone(),
@@ -254,7 +299,7 @@ fn lease_settings(args: &RunArgs) -> LeaseSettings {
 }
 
 /// Client-side limits per AWS operation, at or under the AWS quotas.
-fn aws_rate_limits(organizations_reads: f64) -> HashMap<&'static str, RateLimiter> {
+fn aws_rate_limits(organizations_reads: f64, route53: f64) -> HashMap<&'static str, RateLimiter> {
     let read = || RateLimiter::per_second(organizations_reads, 10);
     let write = || RateLimiter::per_second(2.0, 5);
     HashMap::from([
@@ -277,6 +322,8 @@ fn aws_rate_limits(organizations_reads: f64) -> HashMap<&'static str, RateLimite
         // IAM Identity Center: 20 requests a second for the whole API.
         ("sso", RateLimiter::per_second(20.0, 20)),
         ("identitystore", RateLimiter::per_second(10.0, 10)),
+        // Route 53: 5 requests a second per account; one budget for all, to be safe.
+        ("route53", RateLimiter::per_second(route53, 5)),
     ])
 }
 

@@ -3,15 +3,20 @@
 //! knows about Kubernetes.
 
 pub mod account_management;
+pub mod dns_view;
 #[cfg(test)]
 pub mod fake;
+#[cfg(test)]
+pub mod fake_route53;
 #[cfg(test)]
 pub mod fake_sso;
 pub mod identity_center;
 pub mod identity_store;
 pub mod limits;
+pub mod member;
 pub mod org_cache;
 pub mod organizations;
+pub mod route53;
 pub mod sso_admin;
 pub mod sweep_cache;
 
@@ -173,6 +178,12 @@ impl CallGate {
         };
         self.calls.with_label_values(&[permit.service, permit.operation, outcome]).inc();
         result
+    }
+
+    /// Counts a successful call made on orgops's behalf outside the gate (STS AssumeRole,
+    /// made by the SDK's credentials provider).
+    pub fn count(&self, service: &'static str, operation: &'static str) {
+        self.calls.with_label_values(&[service, operation, "success"]).inc();
     }
 
     /// Sends one SDK request whose rate limit was already taken, naming the operation in

@@ -1,8 +1,11 @@
-//! The AwsAccounts of the cluster as other kinds see them: which account an `accountRef`
-//! names, whether it is Ready, and which namespace owns an account id.
+//! Objects of the cluster as other kinds see them: which account an `accountRef` names,
+//! whether it is Ready, which namespace owns an account id, and which SubdomainDelegations
+//! claim a domain.
 
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
-use orgops_api::AwsAccount;
+use orgops_api::{AwsAccount, SubdomainDelegation};
 
 /// An AwsAccount as another kind needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,5 +43,73 @@ impl AccountDirectory for Store<AwsAccount> {
                 && (a.spec.account_id.as_deref() == Some(account_id)
                     || a.status.as_ref().and_then(|s| s.account_id.as_deref()) == Some(account_id))
         })
+    }
+}
+
+/// An object claiming a domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// `namespace/name`.
+    pub key: String,
+    /// When it was created.
+    pub created: Option<Timestamp>,
+}
+
+/// Looks up SubdomainDelegations.
+pub trait DelegationDirectory: Send + Sync + 'static {
+    /// Every object whose `spec.domain` is `domain`.
+    fn claims(&self, domain: &str) -> Vec<Claim>;
+}
+
+impl DelegationDirectory for Store<SubdomainDelegation> {
+    fn claims(&self, domain: &str) -> Vec<Claim> {
+        self.state()
+            .iter()
+            .filter(|d| d.spec.domain == domain && d.metadata.deletion_timestamp.is_none())
+            .map(|d| Claim {
+                key: format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any()),
+                created: d.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            })
+            .collect()
+    }
+}
+
+/// Directories in memory, for the kinds' unit tests.
+#[cfg(test)]
+pub mod fake {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// AwsAccounts by (namespace, name).
+    #[derive(Default)]
+    pub struct Accounts(pub HashMap<(String, String), DirectoryEntry>);
+
+    impl Accounts {
+        /// With one Ready AwsAccount.
+        pub fn with(namespace: &str, name: &str, account_id: &str) -> Self {
+            let mut accounts = Accounts::default();
+            let entry = DirectoryEntry { account_id: Some(account_id.into()), ready: true };
+            accounts.0.insert((namespace.into(), name.into()), entry);
+            accounts
+        }
+    }
+
+    impl AccountDirectory for Accounts {
+        fn account(&self, namespace: &str, name: &str) -> Option<DirectoryEntry> {
+            self.0.get(&(namespace.to_string(), name.to_string())).cloned()
+        }
+        fn owned_by(&self, namespace: &str, account_id: &str) -> bool {
+            self.0.iter().any(|((ns, _), e)| ns == namespace && e.account_id.as_deref() == Some(account_id))
+        }
+    }
+
+    /// SubdomainDelegations as (domain, claim).
+    #[derive(Default)]
+    pub struct Delegations(pub std::sync::Mutex<Vec<(String, Claim)>>);
+
+    impl DelegationDirectory for Delegations {
+        fn claims(&self, domain: &str) -> Vec<Claim> {
+            self.0.lock().unwrap().iter().filter(|(d, _)| d == domain).map(|(_, c)| c.clone()).collect()
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod directory;
 pub mod permission_set;
+pub mod subdomain;
 
 use crate::aws::{AwsError, FailureKind};
 use crate::reconcile::Error;

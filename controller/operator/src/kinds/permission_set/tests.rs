@@ -8,27 +8,14 @@ use crate::aws::fake::FakeOrg;
 use crate::aws::fake_sso::{FakeSso, sso_error};
 use crate::aws::sso_admin::{Attributes, PrincipalKind};
 use crate::kinds::directory::DirectoryEntry;
+use crate::kinds::directory::fake::Accounts as Directory;
 use crate::policy::{NamespacePolicy, Policy, PolicyStore};
 use crate::reconcile::error::{ErrorClass, TerminalReason};
 use futures::future::BoxFuture;
-use std::collections::HashMap;
 
 const PROD: &str = "111100000001";
 const OUTSIDER: &str = "222200000002";
 const MANAGEMENT: &str = "000000000000";
-
-/// AwsAccounts by (namespace, name).
-#[derive(Default)]
-struct Directory(HashMap<(String, String), DirectoryEntry>);
-
-impl AccountDirectory for Directory {
-    fn account(&self, namespace: &str, name: &str) -> Option<DirectoryEntry> {
-        self.0.get(&(namespace.to_string(), name.to_string())).cloned()
-    }
-    fn owned_by(&self, namespace: &str, account_id: &str) -> bool {
-        self.0.iter().any(|((ns, _), e)| ns == namespace && e.account_id.as_deref() == Some(account_id))
-    }
-}
 
 struct NoSink;
 
