@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod aws;
+pub mod dns;
 pub mod identity;
 pub mod operator;
 pub mod proxy;

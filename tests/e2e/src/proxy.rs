@@ -69,6 +69,38 @@ pub async fn start(upstream: String, hook: Hook) -> String {
     url
 }
 
+/// The AWS operation of a request: from `X-Amz-Target` (JSON protocols), from `Action=`
+/// in the form body (query protocols: STS), or, for Route 53's REST protocol, the
+/// operation its method and path name.
+fn operation_of(parts: &hyper::http::request::Parts, body: &[u8]) -> String {
+    if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().unwrap_or_default().to_string();
+    }
+    let text = String::from_utf8_lossy(body);
+    if let Some(action) = text.split('&').find_map(|pair| pair.strip_prefix("Action=")) {
+        return action.to_string();
+    }
+    let path = parts.uri.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = parts.method.as_str();
+    let name = match (method, segments.get(1).copied(), segments.len()) {
+        ("POST", Some("hostedzone"), 2) => "CreateHostedZone",
+        ("POST", Some("hostedzone"), 4) if path.ends_with("/rrset") || path.ends_with("/rrset/") => {
+            "ChangeResourceRecordSets"
+        }
+        ("GET", Some("hostedzone"), 4) if path.contains("/rrset") => "ListResourceRecordSets",
+        ("DELETE", Some("hostedzone"), 3) => "DeleteHostedZone",
+        ("GET", Some("hostedzone"), 3) => "GetHostedZone",
+        ("GET", Some("hostedzone"), 2) => "ListHostedZones",
+        ("GET", Some("hostedzonesbyname"), _) => "ListHostedZonesByName",
+        ("POST", Some("tags"), _) => "ChangeTagsForResource",
+        ("GET", Some("tags"), _) => "ListTagsForResource",
+        ("GET", Some("change"), _) => "GetChange",
+        _ => return format!("{method} {path}"),
+    };
+    name.to_string()
+}
+
 async fn forward(
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     upstream: &str,
@@ -76,14 +108,8 @@ async fn forward(
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let (mut parts, body) = request.into_parts();
-    let operation = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.rsplit('.').next())
-        .unwrap_or_default()
-        .to_string();
     let body = body.collect().await?.to_bytes();
+    let operation = operation_of(&parts, &body);
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     parts.uri = format!("{upstream}{path}").parse().expect("upstream URL");
     // A request that reached the proxy is on the wire: it goes on to moto (and the hook

@@ -65,6 +65,22 @@ impl<R: Route53> DnsView<R> {
         Ok(records.into_iter().find(|r| r.name == name))
     }
 
+    /// The NS record named `name` in a parent zone, listed now rather than from the
+    /// sweep's listing: before orgops writes a record it has never written, so that one
+    /// written by someone else since the listing is never overwritten.
+    pub async fn parent_record_now(
+        &self,
+        account: &str,
+        zone_id: &str,
+        name: &str,
+    ) -> Result<Option<RecordSet>, AwsError> {
+        let all = self.route53.records(account, zone_id).await?;
+        let ns: Vec<RecordSet> = all.into_iter().filter(|r| r.kind == "NS").collect();
+        let found = ns.iter().find(|r| r.name == name).cloned();
+        self.parent_records.insert((account.to_string(), zone_id.to_string()), ns);
+        Ok(found)
+    }
+
     /// Records what orgops wrote to a parent zone: the record, or its removal.
     pub fn record_parent(&self, account: &str, zone_id: &str, name: &str, record: Option<RecordSet>) {
         let key = (account.to_string(), zone_id.to_string());

@@ -131,6 +131,15 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> SubdomainKind<R, A
         status: &mut SubdomainDelegationStatus,
         parent: &ParentDomain,
     ) -> Result<bool, Error> {
+        let written = status.parent_zone_id.as_deref() == Some(parent.zone_id.as_str());
+        if !written {
+            let now = self.dns.parent_record_now(&parent.account_id, &parent.zone_id, &obj.spec.domain).await;
+            if let Some(existing) = now.map_err(aws_error)?
+                && !rules::same_servers(&existing.values, &status.name_servers)
+            {
+                return Err(Self::refuse_foreign(obj, parent, &existing.values));
+            }
+        }
         let record = RecordSet {
             name: obj.spec.domain.clone(),
             kind: "NS".into(),
@@ -231,8 +240,9 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> ManagedKind for Su
                     zone.id
                 }
                 None => {
-                    // Nothing is written while the parent holds someone else's record.
-                    let record = self.dns.parent_record(&parent.account_id, &parent.zone_id, domain).await;
+                    // Nothing is written while the parent holds someone else's record:
+                    // read now, not from the sweep's listing, since a write follows.
+                    let record = self.dns.parent_record_now(&parent.account_id, &parent.zone_id, domain).await;
                     if let Some(record) = record.map_err(aws_error)?
                         && !written
                     {
@@ -273,12 +283,9 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> ManagedKind for Su
             let tags = self.dns.route53().zone_tags(&account, &zone_id).await.map_err(aws_error)?;
             diffs.extend(ownership::tag_diffs(obj, &Default::default(), &tags).into_iter().filter(|d| d.ownership));
         }
-        let availability = if status.delegated {
-            Availability::Available
-        } else {
-            Availability::Unavailable(format!("{domain} is not delegated from parent zone {} yet", parent.zone_id))
-        };
-        Ok(Observation::Present { diffs, availability, linked })
+        // The zone exists: the delegation's differences are the update's to make (or, under
+        // driftPolicy Report, Synced's to report).
+        Ok(Observation::Present { diffs, availability: Availability::Available, linked })
     }
 
     async fn create(
