@@ -178,7 +178,7 @@ async fn the_parent_record_edited_or_deleted_and_the_child_zone_deleted_are_rest
     })
     .await;
     let new = status_str(&object, "zoneId");
-    assert_eq!(dns::zones_named(&world.team, &domain).await, [new.clone()]);
+    assert_eq!(dns::zones_named(&world.team, &domain).await, std::slice::from_ref(&new));
     let new_servers = dns::name_servers(&world.team, &new).await;
     assert_eq!(world.parent_record("web").await, Some((300, new_servers)), "the parent follows the new zone");
     assert_eq!(object.data["status"]["zoneGeneration"], 1);
