@@ -280,3 +280,57 @@ async fn deletion_retains_or_removes_the_record_then_the_zone_unless_it_holds_re
         "an Event names the record that kept the zone"
     );
 }
+
+#[tokio::test]
+async fn an_idle_resync_of_a_hundred_delegations_reads_a_few_shared_lists() {
+    let mut world = World::new("subdel-idle").await;
+    let (proxy, calls) = orgops_e2e::proxy::counting().await;
+    let mut options = world.options();
+    options.aws_endpoint = Some(proxy);
+    options.resync = "10s";
+    // moto has no Route 53 limit: the count is measured here, not the time.
+    options.extra_args = vec!["--route53-rate".into(), "100".into()];
+    let operator = Operator::start(options).await;
+    world.team_account().await;
+    for i in 0..100 {
+        apply(&world.api, &world.delegation(&format!("d{i:03}"), json!({}))).await.unwrap();
+    }
+    eventually(240, "100 delegations Ready", || async {
+        (orgops_e2e::accounts::ready_count(&world.api).await == 100).then_some(())
+    })
+    .await;
+    let sweeps = || operator.metrics().get("orgops_sweeps_total{kind=\"SubdomainDelegation\"}").copied().unwrap_or(0.0);
+    let sweep_done =
+        |after: f64| async move { eventually(60, "a sweep", || async { (sweeps() > after).then(sweeps) }).await };
+    let idle = sweep_done(sweep_done(sweeps()).await).await;
+    let before = calls.lock().unwrap().clone();
+    sweep_done(idle).await;
+    let after = calls.lock().unwrap().clone();
+    let route53 = [
+        "ListHostedZones",
+        "ListResourceRecordSets",
+        "ListHostedZonesByName",
+        "GetHostedZone",
+        "GetChange",
+        "ListTagsForResource",
+        "CreateHostedZone",
+        "ChangeResourceRecordSets",
+        "ChangeTagsForResource",
+        "DeleteHostedZone",
+        "AssumeRole",
+    ];
+    let spent: Vec<(String, u32)> = after
+        .iter()
+        .filter(|(op, _)| route53.contains(&op.as_str()))
+        .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    eprintln!("Route 53 calls of one idle resync, 100 delegations: {spent:?}");
+    // One listing of the team account's zones and one of the parent zone's records, each
+    // a single page in moto (AWS pages 100 zones and 300 records: two and one pages here).
+    let expected: Vec<(String, u32)> = [("ListHostedZones", 1), ("ListResourceRecordSets", 1)]
+        .into_iter()
+        .map(|(op, n)| (op.to_string(), n))
+        .collect();
+    assert_eq!(spent, expected);
+}
