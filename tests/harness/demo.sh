@@ -15,22 +15,36 @@ echo "== installing the CRDs"
 kubectl apply --server-side --force-conflicts -f "$root/crds" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f "$root/crds" >/dev/null
 
-echo "== creating the organization, its OUs and the identity store groups in moto"
-"$ORGOPS_MOTO_PYTHON" "$here/seed-org.py"
+echo "== creating the organization, its OUs, the identity store groups and the parent zone in moto"
+seeded=$("$ORGOPS_MOTO_PYTHON" "$here/seed-org.py")
+echo "$seeded"
+parent_zone=$(echo "$seeded" | sed -n 's/^zone example.com: //p')
+# The example policy names a placeholder zone; the demo's has the one moto just made.
+sed "s/Z0EXAMPLEPARENTZONE/$parent_zone/" "$root/examples/platform/policy.yaml" >"$run/policy.yaml"
 
 echo "== starting the operator with examples/platform/policy.yaml (log: $run/operator.log)"
 if [ -f "$run/operator.pid" ]; then kill "$(cat "$run/operator.pid")" 2>/dev/null || true; fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$root/target/debug/orgops" run --http-addr "127.0.0.1:$port" --resync 30s \
-  --policy-file "$root/examples/platform/policy.yaml" >"$run/operator.log" 2>&1 &
+  --policy-file "$run/policy.yaml" >"$run/operator.log" 2>&1 &
 echo $! >"$run/operator.pid"
 
 echo "== applying examples/"
 kubectl apply -f "$root/examples/namespace.yaml" >/dev/null
 kubectl apply -f "$root/examples"
-echo "== waiting for the accounts, then the permission set requests, to be Ready"
+echo "== waiting for the accounts, then the permission set requests and subdomains, to be Ready"
 kubectl wait awsaccounts --all -A --for=condition=Ready --timeout=120s
 kubectl wait permissionsetrequests --all -A --for=condition=Ready --timeout=120s
+kubectl wait subdomaindelegations --all -A --for=condition=Ready --timeout=120s
+echo
+echo "\$ the NS record of payroll.example.com in the parent zone example.com ($parent_zone)"
+"$ORGOPS_MOTO_PYTHON" -c "
+import boto3
+records = boto3.client('route53').list_resource_record_sets(HostedZoneId='$parent_zone')['ResourceRecordSets']
+for r in records:
+    if r['Type'] == 'NS' and r['Name'] == 'payroll.example.com.':
+        print(r['Name'], r['TTL'], 'NS', ' '.join(v['Value'] for v in r['ResourceRecords']))
+"
 
 echo
 for kind in awsaccounts permissionsetrequests subdomaindelegations securitybaselines; do

@@ -1,11 +1,13 @@
-"""Creates the demo organization in moto: the organization itself, the OUs and the
-Identity Store groups the examples use. Idempotent. Runs with the Python of moto's venv
-(boto3 comes with moto)."""
+"""Creates the demo organization in moto: the organization itself, the OUs, the
+Identity Store groups and the parent DNS zone (example.com, in the management account)
+the examples use. Idempotent. Runs with the Python of moto's venv (boto3 comes with
+moto)."""
 
 import boto3
 
 OUS = ["Workloads", "Workloads/Payroll", "Workloads/Billing", "Sandbox"]
 GROUPS = ["payroll-developers", "payroll-oncall"]
+PARENT_ZONE = "example.com"
 
 
 def main() -> None:
@@ -38,6 +40,11 @@ def main() -> None:
                 AlternateIdentifier={"UniqueAttribute": {"AttributePath": "displayName", "AttributeValue": name}},
             )["GroupId"]
         print(f"group {name}: {group}")
+
+    route53 = boto3.client("route53")
+    zones = [z for z in route53.list_hosted_zones()["HostedZones"] if z["Name"] == PARENT_ZONE + "."]
+    zone = zones[0]["Id"] if zones else route53.create_hosted_zone(Name=PARENT_ZONE, CallerReference="seed-" + PARENT_ZONE)["HostedZone"]["Id"]
+    print(f"zone {PARENT_ZONE}: {zone.split('/')[-1]}")
 
 
 if __name__ == "__main__":
