@@ -160,6 +160,32 @@ impl Operator {
             .collect()
     }
 
+    /// How many sweeps of `kind` have ended.
+    fn sweeps(&self, kind: &str) -> f64 {
+        self.metrics().get(&format!("orgops_sweeps_total{{kind=\"{kind}\"}}")).copied().unwrap_or(0.0)
+    }
+
+    /// Waits until more than `after` sweeps of `kind` have ended; returns how many have.
+    async fn sweep_after(&self, kind: &str, after: f64) -> f64 {
+        crate::eventually(90, "a sweep", || async { Some(self.sweeps(kind)).filter(|n| *n > after) }).await
+    }
+
+    /// The calls `counts` (a counting proxy's) saw during one whole sweep of `kind`, by
+    /// operation. The sweep running when this is called may still do unfinished work, so
+    /// the one after it (idle) ends first; the next one is counted, from the pause before
+    /// it to the pause after it. Needs a resync longer than one sweep.
+    pub async fn calls_of_one_idle_sweep(&self, kind: &str, counts: &crate::proxy::Counts) -> Vec<(String, u32)> {
+        let idle = self.sweep_after(kind, self.sweep_after(kind, self.sweeps(kind)).await).await;
+        let before = counts.lock().unwrap().clone();
+        self.sweep_after(kind, idle).await;
+        let after = counts.lock().unwrap().clone();
+        after
+            .iter()
+            .map(|(op, n)| (op.clone(), n - before.get(op).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
     /// AWS calls made so far, by operation, from the metrics.
     pub fn aws_calls(&self) -> BTreeMap<String, f64> {
         let mut calls = BTreeMap::new();

@@ -5,8 +5,41 @@ use super::account_management::{AccountManagement, ContactDetails, ContactType};
 use super::organizations::{CreateRequest, CreateState, OrgAccount, OrgRoot, OrgUnit, Organizations, Tags};
 use super::{AwsError, FailureKind, Permit};
 use k8s_openapi::jiff::Timestamp;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+
+/// The calls a fake received, and the errors its next calls fail with, one per call.
+#[derive(Default)]
+pub struct CallLog {
+    calls: Mutex<Vec<String>>,
+    failing: Mutex<HashMap<&'static str, VecDeque<AwsError>>>,
+}
+
+impl CallLog {
+    /// Records a call; fails it when an error was queued for the operation.
+    pub fn call(&self, name: &'static str) -> Result<(), AwsError> {
+        self.calls.lock().unwrap().push(name.to_string());
+        match self.failing.lock().unwrap().get_mut(name).and_then(VecDeque::pop_front) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Every call, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// How many calls of the operation were made.
+    pub fn count(&self, name: &str) -> usize {
+        self.calls.lock().unwrap().iter().filter(|c| *c == name).count()
+    }
+
+    /// The next call of the operation fails with `error`.
+    pub fn fail_next(&self, name: &'static str, error: AwsError) {
+        self.failing.lock().unwrap().entry(name).or_default().push_back(error);
+    }
+}
 
 /// An organization in memory, with scripted create results and injectable failures.
 #[derive(Default)]

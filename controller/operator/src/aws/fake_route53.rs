@@ -2,6 +2,7 @@
 //! INSYNC, PriorRequestNotComplete, a CallerReference already used, HostedZoneNotEmpty
 //! for any record but the apex NS and SOA.
 
+use super::fake::CallLog;
 use super::route53::{ChangeState, CreatedZone, RecordSet, Route53, Tags, Zone};
 use super::{AwsError, FailureKind};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -22,15 +23,13 @@ pub struct Route53State {
     /// States the next changes go through (default: INSYNC at once).
     pub scripts: VecDeque<Vec<ChangeState>>,
     changes: HashMap<String, VecDeque<ChangeState>>,
-    /// Operation → errors its next calls fail with, one per call.
-    pub failing: HashMap<&'static str, VecDeque<AwsError>>,
-    pub calls: Vec<String>,
 }
 
 /// Route 53 of every account, in memory.
 #[derive(Default)]
 pub struct FakeRoute53 {
     pub state: Mutex<Route53State>,
+    pub log: CallLog,
 }
 
 pub fn route53_error(kind: FailureKind, code: &str) -> AwsError {
@@ -43,16 +42,11 @@ impl FakeRoute53 {
     }
 
     fn call(&self, name: &'static str) -> Result<(), AwsError> {
-        let mut s = self.state.lock().unwrap();
-        s.calls.push(name.to_string());
-        match s.failing.get_mut(name).and_then(VecDeque::pop_front) {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
+        self.log.call(name)
     }
 
     pub fn count(&self, name: &str) -> usize {
-        self.state.lock().unwrap().calls.iter().filter(|c| *c == name).count()
+        self.log.count(name)
     }
 
     pub fn writes(&self) -> usize {
@@ -61,7 +55,7 @@ impl FakeRoute53 {
     }
 
     pub fn fail_next(&self, operation: &'static str, error: AwsError) {
-        self.state.lock().unwrap().failing.entry(operation).or_default().push_back(error);
+        self.log.fail_next(operation, error);
     }
 
     /// Adds a zone with its apex NS and SOA; returns its id.

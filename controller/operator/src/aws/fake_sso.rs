@@ -2,6 +2,7 @@
 //! and provisionings IN_PROGRESS then SUCCEEDED or FAILED, ConflictException while
 //! another operation runs, throttling.
 
+use super::fake::CallLog;
 use super::identity_center::PermissionSetState;
 use super::identity_store::IdentityStore;
 use super::sso_admin::{
@@ -35,15 +36,13 @@ pub struct SsoState {
     /// the requests (default: SUCCEEDED at once).
     pub scripts: VecDeque<Vec<OperationState>>,
     requests: HashMap<String, Request>,
-    /// Operation → errors its next calls fail with, one per call.
-    pub failing: HashMap<&'static str, VecDeque<AwsError>>,
-    pub calls: Vec<String>,
 }
 
 /// An Identity Center instance in memory.
 #[derive(Default)]
 pub struct FakeSso {
     pub state: Mutex<SsoState>,
+    pub log: CallLog,
 }
 
 pub fn sso_error(kind: FailureKind, code: &str, message: &str) -> AwsError {
@@ -56,20 +55,15 @@ impl FakeSso {
     }
 
     fn call(&self, name: &'static str) -> Result<(), AwsError> {
-        let mut s = self.state.lock().unwrap();
-        s.calls.push(name.to_string());
-        match s.failing.get_mut(name).and_then(VecDeque::pop_front) {
-            Some(error) => Err(error),
-            None => Ok(()),
-        }
+        self.log.call(name)
     }
 
     pub fn count(&self, name: &str) -> usize {
-        self.state.lock().unwrap().calls.iter().filter(|c| *c == name).count()
+        self.log.count(name)
     }
 
     pub fn fail_next(&self, operation: &'static str, error: AwsError) {
-        self.state.lock().unwrap().failing.entry(operation).or_default().push_back(error);
+        self.log.fail_next(operation, error);
     }
 
     pub fn script(&self, states: Vec<OperationState>) {

@@ -482,7 +482,7 @@ async fn a_created_request_costs_one_write_per_thing_it_asks_for_and_a_few_reads
         panic!("present")
     };
     assert!(diffs.is_empty() && availability == Availability::Available, "{diffs:?} {availability:?}");
-    let mut calls = f.sso.state.lock().unwrap().calls.clone();
+    let mut calls = f.sso.log.calls();
     calls.sort();
     calls.dedup();
     let counted: Vec<(String, usize)> = calls.into_iter().map(|c| (c.clone(), f.sso.count(&c))).collect();

@@ -275,7 +275,7 @@ async fn guardrails_and_conflicts_refuse_before_any_aws_call() {
     let error = forbidden(serde_json::json!({})).await;
     assert_eq!(error.reason, TerminalReason::Forbidden);
     assert!(error.message.contains("already claimed by SubdomainDelegation billing/payroll"), "{}", error.message);
-    assert_eq!(f.route53.state.lock().unwrap().calls.len(), 0);
+    assert_eq!(f.route53.log.calls().len(), 0);
 }
 
 #[tokio::test]
