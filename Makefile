@@ -7,10 +7,11 @@ HARNESS := tests/harness
 RUN_DIR ?= $(CURDIR)/target/harness
 export ORGOPS_RUN_DIR := $(RUN_DIR)
 
-.PHONY: test lint unit crds crds-check e2e demo up down build scale
+.PHONY: test lint unit crds crds-check cfn-lint e2e demo up down build scale
 
-## test: formatting, lints, unit tests, CRD staleness, end-to-end tests (real API server + moto)
-test: lint unit crds-check e2e
+## test: formatting, lints, unit tests, CRD staleness, cfn-lint on the generated
+## templates, end-to-end tests (real API server + moto)
+test: lint unit crds-check cfn-lint e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -31,6 +32,11 @@ crds-check:
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(CARGO) run -q -p orgops -- crdgen --out "$$tmp"; \
 	if ! diff -r crds "$$tmp"; then echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; fi
+
+## cfn-lint: the SecurityBaseline templates of tests/baseline (kept equal to what orgops
+## renders by the unit tests) are real CloudFormation
+cfn-lint:
+	venv=$$($(HARNESS)/install-cfn-lint.sh); "$$venv/bin/cfn-lint" tests/baseline/*.template.json
 
 ## up / down: start or stop etcd, kube-apiserver and moto (state in target/harness)
 up:

@@ -185,23 +185,57 @@ pub struct AccessAnalyzer {
     pub scope: AnalyzerScope,
 }
 
-/// Security notifications to an SNS topic.
+/// Security notifications: an SNS topic in each account and region, EventBridge rules
+/// that send it the events chosen here, and optionally a Slack channel through AWS
+/// Chatbot.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notifications {
-    /// The SNS topic ARN that receives the events.
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$"))]
-    pub topic_arn: String,
-    /// Send GuardDuty findings at or above this severity (1.0 to 8.9).
+    /// Name of the topic the baseline creates.
+    #[serde(default = "default_topic_name")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{1,256}$"))]
+    pub topic_name: String,
+    /// Send GuardDuty findings at or above this severity (1.0 to 8.9); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1.0, max = 8.9))]
     pub guard_duty_min_severity: Option<f64>,
+    /// Send AWS Health events.
+    #[serde(default = "enabled")]
+    pub health_events: bool,
     /// Send root-user console sign-ins.
     #[serde(default = "enabled")]
     pub root_sign_in: bool,
-    /// Send Security Hub, GuardDuty or CloudTrail being turned off.
+    /// Send failed console sign-ins.
+    #[serde(default = "enabled")]
+    pub failed_sign_ins: bool,
+    /// Send IAM policy changes.
+    #[serde(default = "enabled")]
+    pub iam_policy_changes: bool,
+    /// Send security group changes.
+    #[serde(default = "enabled")]
+    pub security_group_changes: bool,
+    /// Send GuardDuty, Security Hub, CloudTrail or Config being stopped, disabled or deleted.
     #[serde(default = "enabled")]
     pub security_service_disabled: bool,
+    /// Deliver the topic to a Slack channel through AWS Chatbot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack: Option<SlackChannel>,
+}
+
+fn default_topic_name() -> String {
+    "orgops-security-alerts".into()
+}
+
+/// A Slack channel of a workspace already authorized in AWS Chatbot.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SlackChannel {
+    /// The Slack workspace (team) id, `T…`.
+    #[schemars(regex(pattern = r"^[0-9A-Z]{1,255}$"))]
+    pub workspace_id: String,
+    /// The Slack channel id, `C…`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9]+$"), length(min = 1, max = 255))]
+    pub channel_id: String,
 }
 
 /// StackSet operation preferences.

@@ -32,6 +32,11 @@ struct Cli {
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig (or in-cluster).
     Run(Box<run::RunArgs>),
+    /// Print the CloudFormation template a SecurityBaseline (a YAML file) rolls out.
+    Template {
+        /// The SecurityBaseline's YAML file.
+        file: PathBuf,
+    },
     /// Write the CustomResourceDefinitions as YAML, one file per kind.
     Crdgen {
         /// Directory to write into.
@@ -44,6 +49,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crdgen { out } => crdgen::write_all(&out),
+        Command::Template { file } => kinds::baseline::print_template(&file),
         Command::Run(args) => {
             telemetry::init(cli.log_format);
             tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run::run(*args)))

@@ -2,6 +2,7 @@
 //! the driver (`reconcile/`) owns the order, the AWS layer (`aws/`) the calls.
 
 pub mod account;
+pub mod baseline;
 pub mod directory;
 pub mod permission_set;
 pub mod subdomain;
