@@ -217,13 +217,18 @@ impl Drop for Operator {
     }
 }
 
+/// The `orgops` binary under test: `target/debug/orgops`, or `ORGOPS_BINARY` (another
+/// build, the release build for benchmarks).
+pub fn binary() -> PathBuf {
+    let binary =
+        std::env::var_os("ORGOPS_BINARY").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target/debug/orgops"));
+    assert!(binary.exists(), "build the operator first (`make build`): {}", binary.display());
+    binary
+}
+
 impl Launch {
     fn spawn(&self, resync: &str, port: u16) -> Child {
-        // ORGOPS_BINARY runs another build (the release build, for benchmarks).
-        let binary = std::env::var_os("ORGOPS_BINARY")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join("target/debug/orgops"));
-        assert!(binary.exists(), "build the operator first (`make build`): {}", binary.display());
+        let binary = binary();
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let mut command = Command::new(binary);
         command

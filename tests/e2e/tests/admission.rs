@@ -189,7 +189,7 @@ fn invalid_objects() -> Vec<Case> {
         case(
             "no-controls",
             BASELINE,
-            json!({"spec": {"controls": {"guardDuty": null, "securityHub": null, "config": null, "accessAnalyzer": null, "notifications": null}}}),
+            json!({"spec": {"controls": {"guardDuty": null, "securityHub": null, "config": null, "cloudTrail": null, "accessAnalyzer": null, "notifications": null}}}),
             "spec.controls",
         ),
         case(

@@ -5,7 +5,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use orgops_e2e::accounts::PAYROLL;
 use orgops_e2e::operator::{Operator, OperatorOptions};
-use orgops_e2e::{client, ensure_namespace, eventually};
+use orgops_e2e::{client, ensure_namespace, eventually, repo_root};
 
 #[tokio::test]
 async fn run_serves_endpoints_and_stops_on_sigterm() {
@@ -28,4 +28,23 @@ async fn run_serves_endpoints_and_stops_on_sigterm() {
     let lines: Vec<serde_json::Value> =
         log.lines().map(|line| serde_json::from_str(line).expect("every log line is JSON")).collect();
     assert!(lines.iter().any(|line| line["message"] == "shutting down"), "{log}");
+}
+
+#[test]
+fn template_prints_what_a_baseline_rolls_out() {
+    let example = repo_root().join("examples/securitybaseline.yaml");
+    let out =
+        std::process::Command::new(orgops_e2e::operator::binary()).arg("template").arg(&example).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let snapshot = std::fs::read_to_string(repo_root().join("tests/baseline/example.template.json")).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), snapshot, "the template cfn-lint checked");
+
+    let not_a_baseline = repo_root().join("examples/awsaccount.yaml");
+    let out = std::process::Command::new(orgops_e2e::operator::binary())
+        .arg("template")
+        .arg(&not_a_baseline)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a SecurityBaseline"));
 }
