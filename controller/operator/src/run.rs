@@ -11,8 +11,10 @@ use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
 use crate::aws::route53::SdkRoute53;
 use crate::aws::sso_admin::{Instance, SdkSsoAdmin};
+use crate::aws::stack_sets::SdkStackSets;
 use crate::aws::{CallGate, load_sdk_config};
 use crate::kinds::account::{AccountKind, AccountSettings};
+use crate::kinds::baseline::BaselineKind;
 use crate::kinds::permission_set::PermissionSetKind;
 use crate::kinds::subdomain::SubdomainKind;
 use crate::kube_side::{ApiServer, EventPublisher};
@@ -24,7 +26,7 @@ use crate::{http, metrics::Metrics};
 use anyhow::{Context, bail};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
-use orgops_api::{AccountTarget, AwsAccount, PermissionSetRequest, SubdomainDelegation};
+use orgops_api::{AccountTarget, AwsAccount, PermissionSetRequest, SecurityBaseline, SubdomainDelegation};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,6 +95,7 @@ pub struct RunArgs {
 type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement>;
 type PermissionSets = PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, Store<AwsAccount>>;
 type Subdomains = SubdomainKind<SdkRoute53, Store<AwsAccount>, Store<SubdomainDelegation>>;
+type Baselines = BaselineKind<SdkStackSets, SdkOrganizations, Store<AwsAccount>>;
 
 /// Whether a change to this AwsAccount may change what the request assigns: it names the
 /// account, or targets an OU the account may have joined or left.
@@ -102,6 +105,15 @@ fn depends_on(request: &PermissionSetRequest, account: &AwsAccount) -> bool {
         target.organizational_unit.is_some()
             || (same_namespace && target.account_ref.as_deref() == Some(account.name_any().as_str()))
     })
+}
+
+/// Whether the baseline may have to reach this AwsAccount's account: it targets OUs, or
+/// names the account.
+fn covers(baseline: &SecurityBaseline, account: &AwsAccount) -> bool {
+    let targets = &baseline.spec.targets;
+    let named = baseline.namespace() == account.namespace()
+        && targets.accounts.iter().any(|t| t.account_ref.as_deref() == Some(account.name_any().as_str()));
+    named || !targets.organizational_units.is_empty()
 }
 
 /// Whether the delegation's zone lives in this AwsAccount's account.
@@ -161,10 +173,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut account_runner = Runner::<Accounts>::new(&runner_settings);
     let request_runner = Runner::<PermissionSets>::new(&runner_settings);
     let subdomain_runner = Runner::<Subdomains>::new(&runner_settings);
+    let baseline_runner = Runner::<Baselines>::new(&runner_settings);
     let (requests_to_poke, subdomains_to_poke) = (request_runner.poker(), subdomain_runner.poker());
+    let baselines_to_poke = baseline_runner.poker();
     account_runner.observe_changes(Box::new(move |account: &AwsAccount| {
         requests_to_poke.poke_where(|request| depends_on(request, account));
         subdomains_to_poke.poke_where(|delegation| hosted_in(delegation, account));
+        baselines_to_poke.poke_where(|baseline| covers(baseline, account));
     }));
     let instance = match (&args.sso_instance_arn, &args.identity_store_id) {
         (Some(arn), Some(store)) => Some(Instance { arn: arn.clone(), identity_store_id: store.clone() }),
@@ -175,6 +190,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         SdkIdentityStore::new(aws_sdk_identitystore::Client::new(&sdk), gate.clone()),
         instance,
     ));
+    let stack_sets = SdkStackSets::new(aws_sdk_cloudformation::Client::new(&sdk), gate.clone());
+    let baseline_kind = BaselineKind::new(stack_sets, org.clone(), account_runner.store());
     let request_kind = PermissionSetKind::new(center, org, account_runner.store());
     let roles =
         MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };
@@ -198,6 +215,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     ));
     let subdomains = Arc::new(Driver::new(
         subdomain_kind,
+        ApiServer::new(client.clone(), events.clone()),
+        policy.clone(),
+        metrics.clone(),
+        DriverConfig::default(),
+    ));
+    let baselines = Arc::new(Driver::new(
+        baseline_kind,
         ApiServer::new(client.clone(), events),
         policy,
         metrics.clone(),
@@ -244,6 +268,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     controllers.spawn(subdomain_runner.run(
         watched(&client, &args.namespace),
         subdomains,
+        metrics.clone(),
+        runner_settings.clone(),
+        stop_rx.clone(),
+    ));
+    controllers.spawn(baseline_runner.run(
+        watched(&client, &args.namespace),
+        baselines,
         metrics.clone(),
         runner_settings,
         stop_rx.clone(),
@@ -324,6 +355,7 @@ fn aws_rate_limits(organizations_reads: f64, route53: f64) -> HashMap<&'static s
         ("identitystore", RateLimiter::per_second(10.0, 10)),
         // Route 53: 5 requests a second per account; one budget for all, to be safe.
         ("route53", RateLimiter::per_second(route53, 5)),
+        ("cloudformation", RateLimiter::per_second(5.0, 5)),
     ])
 }
 

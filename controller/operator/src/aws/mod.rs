@@ -10,6 +10,8 @@ pub mod fake;
 pub mod fake_route53;
 #[cfg(test)]
 pub mod fake_sso;
+#[cfg(test)]
+pub mod fake_stack_sets;
 pub mod identity_center;
 pub mod identity_store;
 pub mod limits;
@@ -18,6 +20,7 @@ pub mod org_cache;
 pub mod organizations;
 pub mod route53;
 pub mod sso_admin;
+pub mod stack_sets;
 pub mod sweep_cache;
 
 use aws_sdk_organizations::config::http::HttpResponse;

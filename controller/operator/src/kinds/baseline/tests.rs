@@ -92,3 +92,178 @@ fn only_the_chosen_controls_appear() {
     assert_eq!(types, ["AWS::GuardDuty::Detector"]);
     assert!(t.get("Conditions").is_none());
 }
+
+mod kind {
+    use super::super::*;
+    use crate::aws::fake::FakeOrg;
+    use crate::aws::fake_stack_sets::FakeStackSets;
+    use crate::aws::stack_sets::OperationState;
+    use crate::kinds::directory::fake::Accounts;
+    use crate::policy::{Policy, PolicyStore};
+    use crate::reconcile::error::{ErrorClass, TerminalReason};
+    use futures::future::BoxFuture;
+
+    const PAYROLL_OU: &str = "ou-root-payr0000";
+
+    struct NoSink;
+
+    impl StatusSink<SecurityBaselineStatus> for NoSink {
+        fn persist<'a>(&'a self, _: &'a SecurityBaselineStatus) -> BoxFuture<'a, Result<(), Error>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    struct Fixture {
+        org: Arc<FakeOrg>,
+        stack_sets: Arc<FakeStackSets>,
+        kind: BaselineKind<Arc<FakeStackSets>, Arc<FakeOrg>, Accounts>,
+    }
+
+    fn fixture() -> Fixture {
+        let org = Arc::new(FakeOrg::new());
+        org.add_account("111100000001", "a@example.com", PAYROLL_OU);
+        org.add_account("111100000002", "b@example.com", PAYROLL_OU);
+        org.add_account("222200000002", "c@example.com", "ou-root-bill0000");
+        let stack_sets = FakeStackSets::new();
+        stack_sets
+            .state
+            .lock()
+            .unwrap()
+            .ou_accounts
+            .insert(PAYROLL_OU.into(), vec!["111100000001".into(), "111100000002".into()]);
+        let kind = BaselineKind::new(stack_sets.clone(), Arc::new(OrgCache::new(org.clone())), Accounts::default());
+        Fixture { org, stack_sets, kind }
+    }
+
+    fn baseline(extra: serde_json::Value) -> SecurityBaseline {
+        let mut object = serde_json::json!({
+            "apiVersion": "orgops.dev/v1alpha1", "kind": "SecurityBaseline",
+            "metadata": {"name": "payroll-baseline", "namespace": "payroll", "uid": "uid-1", "generation": 1},
+            "spec": {"targets": {"organizationalUnits": ["Workloads/Payroll"], "regions": ["eu-west-1", "us-east-1"]},
+                     "controls": {"guardDuty": {}}}
+        });
+        if let (Some(spec), serde_json::Value::Object(extra)) = (object["spec"].as_object_mut(), extra) {
+            spec.extend(extra);
+        }
+        serde_json::from_value(object).unwrap()
+    }
+
+    async fn created(f: &Fixture, obj: &SecurityBaseline) -> SecurityBaselineStatus {
+        let mut status = SecurityBaselineStatus::default();
+        assert_eq!(f.kind.observe(obj, &mut status).await, Ok(Observation::Absent));
+        f.kind.create(obj, &mut status, &NoSink).await.unwrap();
+        status
+    }
+
+    #[tokio::test]
+    async fn an_ou_target_gets_one_instance_per_account_and_region() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({}));
+        let mut status = created(&f, &obj).await;
+        let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+            panic!("present")
+        };
+        assert!(diffs.is_empty(), "{diffs:?}");
+        assert_eq!(status.instance_summary.as_deref(), Some("4/4"));
+        assert_eq!(status.target_summary.as_deref(), Some("2 accounts × 2 regions"));
+        assert_eq!(status.last_operation.as_ref().map(|o| o.status.as_str()), Some("SUCCEEDED"));
+    }
+
+    #[tokio::test]
+    async fn an_account_the_stack_set_missed_is_covered() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({}));
+        let mut status = created(&f, &obj).await;
+        // A new account in the OU, which automatic deployment did not reach.
+        f.org.add_account("111100000003", "d@example.com", PAYROLL_OU);
+        f.stack_sets.state.lock().unwrap().ou_accounts.get_mut(PAYROLL_OU).unwrap().push("111100000003".into());
+        f.kind.org.ensure_current().await.unwrap();
+        let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+            panic!("present")
+        };
+        assert_eq!(diffs.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(), ["instances"]);
+        assert!(diffs[0].actual.contains("111100000003"), "{:?}", diffs[0]);
+        f.kind.update(&obj, &mut status, &diffs).await.unwrap();
+        assert_eq!(f.stack_sets.state.lock().unwrap().instances["orgops-payroll-payroll-baseline"].len(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_running_operation_is_waited_for_and_a_change_meanwhile_queued_behind_it() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({}));
+        f.stack_sets.state.lock().unwrap().scripts.push_back(vec![
+            OperationState::Running,
+            OperationState::Running,
+            OperationState::Succeeded,
+        ]);
+        let mut status = created(&f, &obj).await;
+        assert_eq!(status.last_operation.as_ref().map(|o| o.status.as_str()), Some("RUNNING"));
+        let changed =
+            baseline(serde_json::json!({"controls": {"guardDuty": {"findingPublishingFrequency": "ONE_HOUR"}}}));
+        let waiting = f.kind.observe(&changed, &mut status).await.unwrap_err();
+        assert_eq!(waiting.class, ErrorClass::Waiting, "the change waits, no failure: {waiting:?}");
+        let Observation::Present { diffs, .. } = f.kind.observe(&changed, &mut status).await.unwrap() else {
+            panic!("present")
+        };
+        assert_eq!(diffs.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(), ["template"]);
+        f.kind.update(&changed, &mut status, &diffs).await.unwrap();
+        assert_eq!(f.stack_sets.log.count("UpdateStackSet"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_operation_and_operation_in_progress_are_reported_not_raised() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({}));
+        f.stack_sets
+            .state
+            .lock()
+            .unwrap()
+            .scripts
+            .push_back(vec![OperationState::Failed("2 stack instances failed".into())]);
+        let mut status = created(&f, &obj).await;
+        let operation = status.last_operation.clone().unwrap();
+        assert_eq!(
+            (operation.status.as_str(), operation.reason.as_deref()),
+            ("FAILED", Some("2 stack instances failed"))
+        );
+
+        f.stack_sets.state.lock().unwrap().scripts.push_back(vec![OperationState::Running]);
+        let changed =
+            baseline(serde_json::json!({"controls": {"guardDuty": {"findingPublishingFrequency": "ONE_HOUR"}}}));
+        let diffs = [FieldDiff::new("template", "", "")];
+        f.kind.update(&changed, &mut status, &diffs).await.unwrap();
+        // Another writer's operation, say, is still running: a wait, never a failure.
+        let error = f.kind.update(&changed, &mut status, &[FieldDiff::new("instances", "", "")]).await.unwrap_err();
+        assert_eq!(error.class, ErrorClass::Waiting, "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn targets_outside_the_grants_are_refused_before_any_call() {
+        let f = fixture();
+        let policy: Policy =
+            serde_yaml::from_str("namespaces: {payroll: {organizationalUnits: [Workloads/Payroll]}}").unwrap();
+        let grants = PolicyStore::fixed(policy).grants("payroll");
+        let other = baseline(
+            serde_json::json!({"targets": {"organizationalUnits": ["Workloads/Billing"], "regions": ["us-east-1"]}}),
+        );
+        let error = f.kind.check_policy(&other, &grants).await.unwrap_err();
+        assert_eq!(error.reason, TerminalReason::Forbidden);
+        let account = baseline(
+            serde_json::json!({"targets": {"accounts": [{"accountId": "222200000002"}], "regions": ["us-east-1"]}}),
+        );
+        let error = f.kind.check_policy(&account, &grants).await.unwrap_err();
+        assert!(error.message.contains("is not an account of namespace"), "{}", error.message);
+        assert_eq!(f.kind.check_policy(&baseline(serde_json::json!({})), &grants).await, Ok(()));
+        assert!(f.stack_sets.log.calls().is_empty());
+    }
+
+    #[tokio::test]
+    async fn delete_removes_the_instances_then_the_stack_set() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({}));
+        let mut status = created(&f, &obj).await;
+        assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::InProgress(_)));
+        assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::Done(_)));
+        assert!(f.stack_sets.state.lock().unwrap().sets.is_empty());
+    }
+}
