@@ -2,7 +2,7 @@
 //! then SUCCEEDED or FAILED, OperationInProgressException, per-instance failures.
 
 use super::fake::CallLog;
-use super::stack_sets::{OperationState, StackInstance, StackSetInfo, StackSets, Target};
+use super::stack_sets::{OperationState, Preferences, StackInstance, StackSetInfo, StackSets, Target};
 use super::{AwsError, FailureKind};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -57,7 +57,7 @@ impl StackSets for Arc<FakeStackSets> {
         self.state.lock().unwrap().sets.insert(name.into(), info);
         Ok(format!("{name}:1"))
     }
-    async fn update(&self, name: &str, template: &str, operation: &str) -> Result<String, AwsError> {
+    async fn update(&self, name: &str, template: &str, _: &Preferences, operation: &str) -> Result<String, AwsError> {
         self.log.call("UpdateStackSet")?;
         let id = self.start(operation)?;
         let mut s = self.state.lock().unwrap();
@@ -70,6 +70,7 @@ impl StackSets for Arc<FakeStackSets> {
         name: &str,
         targets: &[Target],
         regions: &[String],
+        _: &Preferences,
         operation: &str,
     ) -> Result<String, AwsError> {
         self.log.call("CreateStackInstances")?;
@@ -100,6 +101,7 @@ impl StackSets for Arc<FakeStackSets> {
         name: &str,
         _ous: &[String],
         _regions: &[String],
+        _: &Preferences,
         operation: &str,
     ) -> Result<String, AwsError> {
         self.log.call("DeleteStackInstances")?;

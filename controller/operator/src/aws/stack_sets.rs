@@ -4,7 +4,8 @@
 use super::{AwsError, CallGate};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
-    AccountFilterType, AutoDeployment, Capability, DeploymentTargets, PermissionModels, StackSetOperationStatus, Tag,
+    AccountFilterType, AutoDeployment, Capability, DeploymentTargets, PermissionModels, StackSetOperationPreferences,
+    StackSetOperationStatus, Tag,
 };
 use std::collections::BTreeMap;
 
@@ -54,6 +55,27 @@ pub struct Target {
     pub accounts: Vec<String>,
 }
 
+/// How fast an operation rolls out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Preferences {
+    /// Percentage of accounts per region deployed at once.
+    pub max_concurrent_percentage: Option<i32>,
+    /// Percentage of accounts per region that may fail before the operation stops.
+    pub failure_tolerance_percentage: Option<i32>,
+    /// The order of the regions.
+    pub region_order: Vec<String>,
+}
+
+impl Preferences {
+    fn sdk(&self) -> StackSetOperationPreferences {
+        StackSetOperationPreferences::builder()
+            .set_max_concurrent_percentage(self.max_concurrent_percentage)
+            .set_failure_tolerance_percentage(self.failure_tolerance_percentage)
+            .set_region_order((!self.region_order.is_empty()).then(|| self.region_order.clone()))
+            .build()
+    }
+}
+
 /// The StackSets calls orgops makes.
 pub trait StackSets: Send + Sync + 'static {
     /// DescribeStackSet: `None` when there is none by that name.
@@ -70,6 +92,7 @@ pub trait StackSets: Send + Sync + 'static {
         &self,
         name: &str,
         template: &str,
+        preferences: &Preferences,
         operation: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
     /// CreateStackInstances: the operation id.
@@ -78,6 +101,7 @@ pub trait StackSets: Send + Sync + 'static {
         name: &str,
         targets: &[Target],
         regions: &[String],
+        preferences: &Preferences,
         operation: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
     /// DeleteStackInstances from whole OUs: the operation id.
@@ -86,6 +110,7 @@ pub trait StackSets: Send + Sync + 'static {
         name: &str,
         ous: &[String],
         regions: &[String],
+        preferences: &Preferences,
         operation: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
     /// ListStackInstances, all pages.
@@ -153,7 +178,13 @@ impl StackSets for SdkStackSets {
         Ok(out.stack_set_id().unwrap_or_default().to_string())
     }
 
-    async fn update(&self, name: &str, template: &str, operation: &str) -> Result<String, AwsError> {
+    async fn update(
+        &self,
+        name: &str,
+        template: &str,
+        preferences: &Preferences,
+        operation: &str,
+    ) -> Result<String, AwsError> {
         let request = self
             .client
             .update_stack_set()
@@ -162,6 +193,7 @@ impl StackSets for SdkStackSets {
             .permission_model(PermissionModels::ServiceManaged)
             .auto_deployment(AutoDeployment::builder().enabled(true).retain_stacks_on_account_removal(false).build())
             .capabilities(Capability::CapabilityNamedIam)
+            .operation_preferences(preferences.sdk())
             .operation_id(operation)
             .send();
         let out = self.gate.send(SERVICE, "UpdateStackSet", request).await?;
@@ -173,6 +205,7 @@ impl StackSets for SdkStackSets {
         name: &str,
         targets: &[Target],
         regions: &[String],
+        preferences: &Preferences,
         operation: &str,
     ) -> Result<String, AwsError> {
         // One call per target: only an OU can be named, narrowed to some of its accounts.
@@ -191,6 +224,7 @@ impl StackSets for SdkStackSets {
                 .stack_set_name(name)
                 .deployment_targets(deployment.build())
                 .set_regions(Some(regions.to_vec()))
+                .operation_preferences(preferences.sdk())
                 .operation_id(&id)
                 .send();
             let out = self.gate.send(SERVICE, "CreateStackInstances", request).await?;
@@ -204,6 +238,7 @@ impl StackSets for SdkStackSets {
         name: &str,
         ous: &[String],
         regions: &[String],
+        preferences: &Preferences,
         operation: &str,
     ) -> Result<String, AwsError> {
         let request = self
@@ -213,6 +248,7 @@ impl StackSets for SdkStackSets {
             .deployment_targets(DeploymentTargets::builder().set_organizational_unit_ids(Some(ous.to_vec())).build())
             .set_regions(Some(regions.to_vec()))
             .retain_stacks(false)
+            .operation_preferences(preferences.sdk())
             .operation_id(operation)
             .send();
         let out = self.gate.send(SERVICE, "DeleteStackInstances", request).await?;

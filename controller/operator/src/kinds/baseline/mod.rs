@@ -7,7 +7,7 @@ pub mod template;
 
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::Organizations;
-use crate::aws::stack_sets::{OperationState, StackInstance, StackSets, Target};
+use crate::aws::stack_sets::{OperationState, Preferences, StackInstance, StackSets, Target};
 use crate::kinds::aws_error;
 use crate::kinds::directory::AccountDirectory;
 use crate::policy::Grants;
@@ -189,6 +189,16 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> BaselineKind<S, O, A> 
         Ok(())
     }
 
+    /// The spec's operation preferences, as the StackSets calls take them.
+    fn preferences(obj: &SecurityBaseline) -> Preferences {
+        let spec = obj.spec.operation_preferences.clone().unwrap_or_default();
+        Preferences {
+            max_concurrent_percentage: spec.max_concurrent_percentage,
+            failure_tolerance_percentage: spec.failure_tolerance_percentage,
+            region_order: spec.region_order,
+        }
+    }
+
     fn operation_id(obj: &SecurityBaseline, action: &str) -> String {
         format!("orgops-{}-{action}-{}", obj.uid().unwrap_or_default(), Timestamp::now().as_millisecond())
     }
@@ -330,7 +340,7 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
             let operation = Self::operation_id(obj, "create");
             let id = self
                 .stack_sets
-                .create_instances(&name, &targets, &regions, &operation)
+                .create_instances(&name, &targets, &regions, &Self::preferences(obj), &operation)
                 .await
                 .map_err(stack_set_error)?;
             message.push_str(&format!(
@@ -358,7 +368,7 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
             let operation = Self::operation_id(obj, "update");
             let id = self
                 .stack_sets
-                .update(&name, &template::render(&obj.spec), &operation)
+                .update(&name, &template::render(&obj.spec), &Self::preferences(obj), &operation)
                 .await
                 .map_err(stack_set_error)?;
             let running = self.started(&name, status, id, "UPDATE").await?;
@@ -377,7 +387,7 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
             let operation = Self::operation_id(obj, "cover");
             let id = self
                 .stack_sets
-                .create_instances(&name, &targets, &regions, &operation)
+                .create_instances(&name, &targets, &regions, &Self::preferences(obj), &operation)
                 .await
                 .map_err(stack_set_error)?;
             let accounts: Vec<String> = targets.iter().flat_map(|t| t.accounts.clone()).collect();
@@ -408,8 +418,11 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
             let operation = Self::operation_id(obj, "delete");
             let ous: Vec<String> = ous.into_iter().collect();
             let regions: Vec<String> = regions.into_iter().collect();
-            let id =
-                self.stack_sets.delete_instances(&name, &ous, &regions, &operation).await.map_err(stack_set_error)?;
+            let id = self
+                .stack_sets
+                .delete_instances(&name, &ous, &regions, &Self::preferences(obj), &operation)
+                .await
+                .map_err(stack_set_error)?;
             self.started(&name, status, id, "DELETE").await?;
             return Ok(Progress::InProgress(format!("deleting the {} stack instances of {name}", instances.len())));
         }
