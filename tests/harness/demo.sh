@@ -32,10 +32,11 @@ echo $! >"$run/operator.pid"
 echo "== applying examples/"
 kubectl apply -f "$root/examples/namespace.yaml" >/dev/null
 kubectl apply -f "$root/examples"
-echo "== waiting for the accounts, then the permission set requests and subdomains, to be Ready"
+echo "== waiting for the accounts, then the permission set requests, subdomains and baselines, to be Ready"
 kubectl wait awsaccounts --all -A --for=condition=Ready --timeout=120s
 kubectl wait permissionsetrequests --all -A --for=condition=Ready --timeout=120s
 kubectl wait subdomaindelegations --all -A --for=condition=Ready --timeout=120s
+kubectl wait securitybaselines --all -A --for=condition=Ready --timeout=120s
 echo
 echo "\$ the NS record of payroll.example.com in the parent zone example.com ($parent_zone)"
 "$ORGOPS_MOTO_PYTHON" -c "

@@ -1,16 +1,7 @@
 #!/usr/bin/env bash
-# Installs moto's server into a venv cached outside the repository, keyed by version,
-# and prints the venv's directory.
+# Installs moto's server into a cached venv and prints the venv's directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 . "$here/versions.env"
-
-cache=${ORGOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orgops}
-venv="$cache/moto-$MOTO_VERSION"
-if [ ! -x "$venv/bin/moto_server" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" >&2
-fi
-echo "$venv"
+exec "$here/venv.sh" moto "$MOTO_VERSION" "moto[server]==$MOTO_VERSION" moto_server

@@ -218,7 +218,8 @@ fn summarize(
     status.instance_counts = counts;
     status.instance_summary = Some(format!("{current}/{}", placements.len()));
     let accounts: BTreeSet<&str> = placements.iter().map(|p| p.account.as_str()).collect();
-    status.target_summary = Some(format!("{} accounts × {regions} regions", accounts.len()));
+    let plural = |n: usize, word: &str| if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") };
+    status.target_summary = Some(format!("{} × {}", plural(accounts.len(), "account"), plural(regions, "region")));
     status.failures = instances
         .iter()
         .filter(|i| i.status == "INOPERABLE" || (i.status != "CURRENT" && i.reason.is_some()))

@@ -166,6 +166,13 @@ mod kind {
         assert!(diffs.is_empty(), "{diffs:?}");
         assert_eq!(status.instance_summary.as_deref(), Some("4/4"));
         assert_eq!(status.target_summary.as_deref(), Some("2 accounts × 2 regions"));
+        let mut single = baseline(
+            serde_json::json!({"targets": {"accounts": [{"accountId": "111100000001"}], "regions": ["us-east-1"]}}),
+        );
+        single.metadata.name = Some("single".into());
+        let mut status = created(&f, &single).await;
+        f.kind.observe(&single, &mut status).await.unwrap();
+        assert_eq!(status.target_summary.as_deref(), Some("1 account × 1 region"));
         assert_eq!(status.last_operation.as_ref().map(|o| o.status.as_str()), Some("SUCCEEDED"));
     }
 
