@@ -123,3 +123,51 @@ async fn the_template_edited_and_an_instance_deleted_out_of_band_are_restored() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_baseline_outside_the_namespace_grants_is_forbidden_and_writes_nothing() {
+    let ns = "baseline-forbidden";
+    let org = organizations().await;
+    let _accounts = orgops_e2e::accounts::setup(ns).await;
+    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
+    let outsider = match aws::accounts_with_email(&org, "outsider@baseline-forbidden.example.com").await.first() {
+        Some(id) => id.clone(),
+        None => {
+            aws::create_account_in(&org, "outsider", "outsider@baseline-forbidden.example.com", "Workloads/Billing")
+                .await
+        }
+    };
+    let (proxy, calls) = orgops_e2e::proxy::counting().await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.aws_endpoint = Some(proxy);
+    let _operator = Operator::start(options).await;
+    let cases = [
+        (
+            "other-ou",
+            json!({"organizationalUnits": ["Workloads/Billing"], "regions": ["us-east-1"]}),
+            "outside the organizational units",
+        ),
+        (
+            "other-account",
+            json!({"accounts": [{"accountId": outsider}], "regions": ["us-east-1"]}),
+            "is not an account of namespace",
+        ),
+    ];
+    for (name, targets, _) in &cases {
+        let baseline = json!({
+            "apiVersion": "orgops.dev/v1alpha1", "kind": "SecurityBaseline",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"targets": targets, "controls": {"guardDuty": {}}}
+        });
+        apply(&api, &baseline).await.unwrap();
+    }
+    for (name, _, rule) in &cases {
+        let object = until_condition(&api, name, "Synced", "False", "Forbidden").await;
+        let (_, _, message) = condition(&object, "Synced").unwrap();
+        assert!(message.contains(rule), "{name}: {message}");
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let counted = calls.lock().unwrap().clone();
+    let cloudformation: Vec<&String> = counted.keys().filter(|op| op.contains("Stack")).collect();
+    assert!(cloudformation.is_empty(), "no StackSets call at all: {counted:?}");
+}
