@@ -21,7 +21,7 @@ use crate::kube_side::{ApiServer, EventPublisher};
 use crate::leader::{Elector, LeaseSettings, identity};
 use crate::policy::PolicyStore;
 use crate::reconcile::runner::{Runner, RunnerSettings};
-use crate::reconcile::{Driver, DriverConfig};
+use crate::reconcile::{Driver, DriverConfig, ManagedKind};
 use crate::{http, metrics::Metrics};
 use anyhow::{Context, bail};
 use kube::runtime::reflector::Store;
@@ -198,35 +198,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let members = Arc::new(MemberAccess::new(sdk.clone(), roles, gate.clone()));
     let dns = Arc::new(DnsView::new(SdkRoute53::new(members, gate.clone())));
     let subdomain_kind = SubdomainKind::new(dns, account_runner.store(), subdomain_runner.store(), policy.clone());
-    let events = Arc::new(EventPublisher::new(client.clone(), "orgops", &identity()));
-    let accounts = Arc::new(Driver::new(
-        account_kind,
-        ApiServer::new(client.clone(), events.clone()),
-        policy.clone(),
-        metrics.clone(),
-        DriverConfig::default(),
-    ));
-    let requests = Arc::new(Driver::new(
-        request_kind,
-        ApiServer::new(client.clone(), events.clone()),
-        policy.clone(),
-        metrics.clone(),
-        DriverConfig::default(),
-    ));
-    let subdomains = Arc::new(Driver::new(
-        subdomain_kind,
-        ApiServer::new(client.clone(), events.clone()),
-        policy.clone(),
-        metrics.clone(),
-        DriverConfig::default(),
-    ));
-    let baselines = Arc::new(Driver::new(
-        baseline_kind,
-        ApiServer::new(client.clone(), events),
+    let shared = Shared {
+        client: client.clone(),
+        events: Arc::new(EventPublisher::new(client.clone(), "orgops", &identity())),
         policy,
-        metrics.clone(),
-        DriverConfig::default(),
-    ));
+        metrics: metrics.clone(),
+    };
+    let accounts = shared.driver(account_kind);
+    let requests = shared.driver(request_kind);
+    let subdomains = shared.driver(subdomain_kind);
+    let baselines = shared.driver(baseline_kind);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -251,34 +232,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     metrics.leader.set(1);
     let mut controllers = tokio::task::JoinSet::new();
-    controllers.spawn(account_runner.run(
-        watched(&client, &args.namespace),
-        accounts,
-        metrics.clone(),
-        runner_settings.clone(),
-        stop_rx.clone(),
-    ));
-    controllers.spawn(request_runner.run(
-        watched(&client, &args.namespace),
-        requests,
-        metrics.clone(),
-        runner_settings.clone(),
-        stop_rx.clone(),
-    ));
-    controllers.spawn(subdomain_runner.run(
-        watched(&client, &args.namespace),
-        subdomains,
-        metrics.clone(),
-        runner_settings.clone(),
-        stop_rx.clone(),
-    ));
-    controllers.spawn(baseline_runner.run(
-        watched(&client, &args.namespace),
-        baselines,
-        metrics.clone(),
-        runner_settings,
-        stop_rx.clone(),
-    ));
+    let launch = Launch {
+        client: client.clone(),
+        namespace: args.namespace.clone(),
+        metrics: metrics.clone(),
+        settings: runner_settings,
+        stop: stop_rx.clone(),
+    };
+    controllers.spawn(launch.run(account_runner, accounts));
+    controllers.spawn(launch.run(request_runner, requests));
+    controllers.spawn(launch.run(subdomain_runner, subdomains));
+    controllers.spawn(launch.run(baseline_runner, baselines));
 
     tracing::info!(resync_s = args.resync.as_secs(), "orgops is running");
     let lost = async {
@@ -308,14 +272,44 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The API of a kind in the watched namespace, or in all of them.
-fn watched<R>(client: &Client, namespace: &Option<String>) -> Api<R>
-where
-    R: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
+/// What every kind's driver is built with.
+struct Shared {
+    client: Client,
+    events: Arc<EventPublisher>,
+    policy: Arc<PolicyStore>,
+    metrics: Metrics,
+}
+
+impl Shared {
+    fn driver<K>(&self, kind: K) -> Arc<Driver<K, ApiServer>>
+    where
+        K: ManagedKind<Resource: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>>,
+    {
+        let kube = ApiServer::new(self.client.clone(), self.events.clone());
+        Arc::new(Driver::new(kind, kube, self.policy.clone(), self.metrics.clone(), DriverConfig::default()))
+    }
+}
+
+/// What every kind's runner runs with, once this replica leads.
+struct Launch {
+    client: Client,
+    namespace: Option<String>,
+    metrics: Metrics,
+    settings: RunnerSettings,
+    stop: watch::Receiver<bool>,
+}
+
+impl Launch {
+    /// Runs the kind in the watched namespace, or in all of them, until told to stop.
+    fn run<K>(&self, runner: Runner<K>, driver: Arc<Driver<K, ApiServer>>) -> impl Future<Output = ()> + Send + 'static
+    where
+        K: ManagedKind<Resource: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>>,
+    {
+        let api = match &self.namespace {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        };
+        runner.run(api, driver, self.metrics.clone(), self.settings.clone(), self.stop.clone())
     }
 }
 

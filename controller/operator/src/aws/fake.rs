@@ -41,6 +41,16 @@ impl CallLog {
     }
 }
 
+/// The state a scripted operation reports at a status call: the next of its states, the
+/// last one repeating (`done` when there are none).
+pub fn next_state<T: Clone>(states: &mut VecDeque<T>, done: T) -> T {
+    if states.len() > 1 {
+        states.pop_front().expect("more than one state")
+    } else {
+        states.front().cloned().unwrap_or(done)
+    }
+}
+
 /// An organization in memory, with scripted create results and injectable failures.
 #[derive(Default)]
 pub struct FakeOrg {

@@ -2,7 +2,7 @@
 //! INSYNC, PriorRequestNotComplete, a CallerReference already used, HostedZoneNotEmpty
 //! for any record but the apex NS and SOA.
 
-use super::fake::CallLog;
+use super::fake::{CallLog, next_state};
 use super::route53::{ChangeState, CreatedZone, RecordSet, Route53, Tags, Zone};
 use super::{AwsError, FailureKind};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -184,11 +184,7 @@ impl Route53 for Arc<FakeRoute53> {
         self.call("GetChange")?;
         let mut s = self.state.lock().unwrap();
         let states = s.changes.get_mut(change_id).ok_or_else(|| route53_error(FailureKind::Client, "NoSuchChange"))?;
-        Ok(if states.len() > 1 {
-            states.pop_front().unwrap()
-        } else {
-            states.front().copied().unwrap_or(ChangeState::InSync)
-        })
+        Ok(next_state(states, ChangeState::InSync))
     }
     async fn delete_zone(&self, account: &str, zone_id: &str) -> Result<(), AwsError> {
         self.call("DeleteHostedZone")?;

@@ -2,7 +2,7 @@
 //! and provisionings IN_PROGRESS then SUCCEEDED or FAILED, ConflictException while
 //! another operation runs, throttling.
 
-use super::fake::CallLog;
+use super::fake::{CallLog, next_state};
 use super::identity_center::PermissionSetState;
 use super::identity_store::IdentityStore;
 use super::sso_admin::{
@@ -97,11 +97,7 @@ impl FakeSso {
     fn advance(&self, id: &str) -> Operation {
         let mut s = self.state.lock().unwrap();
         let request = s.requests.get_mut(id).expect("a known request");
-        let state = if request.states.len() > 1 {
-            request.states.pop_front().unwrap()
-        } else {
-            request.states.front().cloned().unwrap_or(OperationState::Succeeded)
-        };
+        let state = next_state(&mut request.states, OperationState::Succeeded);
         let effect = (state == OperationState::Succeeded).then(|| request.kind.clone());
         if let Some(RequestKind::Assign(arn, account, who)) = effect.clone() {
             let list = s.assignments.entry((arn, account)).or_default();

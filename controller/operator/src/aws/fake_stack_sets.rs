@@ -1,7 +1,7 @@
 //! StackSets in memory, for unit tests of what moto cannot produce: operations RUNNING
 //! then SUCCEEDED or FAILED, OperationInProgressException, per-instance failures.
 
-use super::fake::CallLog;
+use super::fake::{CallLog, next_state};
 use super::stack_sets::{OperationState, Preferences, StackInstance, StackSetInfo, StackSets, Target};
 use super::{AwsError, FailureKind};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -117,11 +117,7 @@ impl StackSets for Arc<FakeStackSets> {
         self.log.call("DescribeStackSetOperation")?;
         let mut s = self.state.lock().unwrap();
         let states = s.operations.get_mut(id).expect("a known operation");
-        Ok(if states.len() > 1 {
-            states.pop_front().unwrap()
-        } else {
-            states.front().cloned().unwrap_or(OperationState::Succeeded)
-        })
+        Ok(next_state(states, OperationState::Succeeded))
     }
     async fn delete(&self, name: &str) -> Result<(), AwsError> {
         self.log.call("DeleteStackSet")?;

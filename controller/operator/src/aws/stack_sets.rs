@@ -135,6 +135,11 @@ impl SdkStackSets {
     }
 }
 
+/// AWS deploys to accounts as they join a target OU, and removes from those that leave.
+fn auto_deployment() -> AutoDeployment {
+    AutoDeployment::builder().enabled(true).retain_stacks_on_account_removal(false).build()
+}
+
 fn not_found(error: &AwsError) -> bool {
     error.is("StackSetNotFoundException")
 }
@@ -170,7 +175,7 @@ impl StackSets for SdkStackSets {
             .stack_set_name(name)
             .template_body(template)
             .permission_model(PermissionModels::ServiceManaged)
-            .auto_deployment(AutoDeployment::builder().enabled(true).retain_stacks_on_account_removal(false).build())
+            .auto_deployment(auto_deployment())
             .capabilities(Capability::CapabilityNamedIam)
             .set_tags(Some(tags))
             .send();
@@ -191,7 +196,7 @@ impl StackSets for SdkStackSets {
             .stack_set_name(name)
             .template_body(template)
             .permission_model(PermissionModels::ServiceManaged)
-            .auto_deployment(AutoDeployment::builder().enabled(true).retain_stacks_on_account_removal(false).build())
+            .auto_deployment(auto_deployment())
             .capabilities(Capability::CapabilityNamedIam)
             .operation_preferences(preferences.sdk())
             .operation_id(operation)

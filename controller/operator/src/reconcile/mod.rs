@@ -112,6 +112,18 @@ pub trait StatusSink<S>: Send + Sync {
     fn persist<'a>(&'a self, status: &'a S) -> BoxFuture<'a, Result<(), Error>>;
 }
 
+/// A [`StatusSink`] that keeps nothing, for unit tests of kinds that do not look at what
+/// was persisted mid-create.
+#[cfg(test)]
+pub struct NoSink;
+
+#[cfg(test)]
+impl<S: Sync> StatusSink<S> for NoSink {
+    fn persist<'a>(&'a self, _: &'a S) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 /// One kind of managed resource. Every method is idempotent; the driver decides which to
 /// call and when.
 pub trait ManagedKind: Send + Sync + 'static {

@@ -100,18 +100,10 @@ mod kind {
     use crate::aws::stack_sets::OperationState;
     use crate::kinds::directory::fake::Accounts;
     use crate::policy::{Policy, PolicyStore};
+    use crate::reconcile::NoSink;
     use crate::reconcile::error::{ErrorClass, TerminalReason};
-    use futures::future::BoxFuture;
 
     const PAYROLL_OU: &str = "ou-root-payr0000";
-
-    struct NoSink;
-
-    impl StatusSink<SecurityBaselineStatus> for NoSink {
-        fn persist<'a>(&'a self, _: &'a SecurityBaselineStatus) -> BoxFuture<'a, Result<(), Error>> {
-            Box::pin(async { Ok(()) })
-        }
-    }
 
     struct Fixture {
         org: Arc<FakeOrg>,

@@ -10,20 +10,12 @@ use crate::aws::sso_admin::{Attributes, PrincipalKind};
 use crate::kinds::directory::DirectoryEntry;
 use crate::kinds::directory::fake::Accounts as Directory;
 use crate::policy::{NamespacePolicy, Policy, PolicyStore};
+use crate::reconcile::NoSink;
 use crate::reconcile::error::{ErrorClass, TerminalReason};
-use futures::future::BoxFuture;
 
 const PROD: &str = "111100000001";
 const OUTSIDER: &str = "222200000002";
 const MANAGEMENT: &str = "000000000000";
-
-struct NoSink;
-
-impl StatusSink<PermissionSetRequestStatus> for NoSink {
-    fn persist<'a>(&'a self, _: &'a PermissionSetRequestStatus) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 type Kind = PermissionSetKind<Arc<FakeSso>, Arc<FakeSso>, Arc<FakeOrg>, Directory>;
 

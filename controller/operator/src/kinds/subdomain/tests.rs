@@ -7,20 +7,12 @@ use crate::aws::FailureKind;
 use crate::aws::fake_route53::{FakeRoute53, route53_error};
 use crate::kinds::directory::fake::{Accounts, Delegations};
 use crate::policy::Policy;
+use crate::reconcile::NoSink;
 use crate::reconcile::error::{ErrorClass, TerminalReason};
-use futures::future::BoxFuture;
 use orgops_api::SubdomainDelegationStatus as Status;
 
 const TEAM: &str = "111100000001";
 const CENTRAL: &str = "999900000009";
-
-struct NoSink;
-
-impl StatusSink<Status> for NoSink {
-    fn persist<'a>(&'a self, _: &'a Status) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 struct Fixture {
     route53: Arc<FakeRoute53>,
