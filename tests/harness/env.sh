@@ -68,6 +68,8 @@ up() {
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
     --initial-cluster "default=http://127.0.0.1:$peer_port" --unsafe-no-fsync --log-level warn
+  # StackSet operations stay RUNNING for a while, as in AWS (see moto_stack_sets.py).
+  export MOTO_STACK_SET_OPERATION_SECONDS=${MOTO_STACK_SET_OPERATION_SECONDS:-2}
   start moto "$venv/bin/python" "$here/moto_server.py" -H 127.0.0.1 -p "$moto_port"
   wait_for 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 

@@ -90,12 +90,16 @@ pub struct RunArgs {
     /// Route 53 requests per second (Route 53 allows 5 per account).
     #[arg(long, env = "ORGOPS_ROUTE53_RATE", default_value_t = 5.0)]
     pub route53_rate: f64,
+    /// How often CloudFormation is asked to detect drift in a SecurityBaseline's stack
+    /// instances (DetectStackSetDrift: an operation per stack set, so rarely).
+    #[arg(long, env = "ORGOPS_STACK_SET_DRIFT_INTERVAL", default_value = "24h", value_parser = parse_duration)]
+    pub stack_set_drift_interval: Duration,
 }
 
 type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement>;
 type PermissionSets = PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, Store<AwsAccount>>;
 type Subdomains = SubdomainKind<SdkRoute53, Store<AwsAccount>, Store<SubdomainDelegation>>;
-type Baselines = BaselineKind<SdkStackSets, SdkOrganizations, Store<AwsAccount>>;
+type Baselines = BaselineKind<SdkStackSets, SdkOrganizations, Store<AwsAccount>, Client>;
 
 /// Whether a change to this AwsAccount may change what the request assigns: it names the
 /// account, or targets an OU the account may have joined or left.
@@ -191,7 +195,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         instance,
     ));
     let stack_sets = SdkStackSets::new(aws_sdk_cloudformation::Client::new(&sdk), gate.clone());
-    let baseline_kind = BaselineKind::new(stack_sets, org.clone(), account_runner.store());
+    let baseline_kind = BaselineKind::new(
+        stack_sets,
+        org.clone(),
+        account_runner.store(),
+        client.clone(),
+        args.stack_set_drift_interval,
+    );
     let request_kind = PermissionSetKind::new(center, org, account_runner.store());
     let roles =
         MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };

@@ -1,13 +1,17 @@
 //! SecurityBaseline end to end: the real API server, the operator as a process, moto's
-//! StackSets deploying the generated template into member accounts.
+//! StackSets deploying the generated template into member accounts. moto runs each
+//! StackSet operation for a couple of seconds, one at a time, as AWS does (see
+//! tests/harness/moto_stack_sets.py).
 
 use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use orgops_e2e::accounts::{PAYROLL, account, status_str, until_condition};
 use orgops_e2e::aws::{self, organizations};
 use orgops_e2e::operator::{Operator, OperatorOptions};
 use orgops_e2e::{apply, client, condition, dynamic_api, eventually};
 use serde_json::json;
 use std::collections::BTreeSet;
+use std::future::Future;
 
 async fn cloudformation() -> Client {
     Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
@@ -20,6 +24,42 @@ async fn instances(name: &str) -> BTreeSet<(String, String)> {
         .iter()
         .map(|s| (s.account().unwrap_or_default().to_string(), s.region().unwrap_or_default().to_string()))
         .collect()
+}
+
+/// Makes an out-of-band StackSets call, waiting while the stack set's one operation at a
+/// time is taken.
+async fn when_free<T, E, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    for _ in 0..150 {
+        match call().await {
+            Ok(value) => return value,
+            Err(error) if error.code() == Some("OperationInProgressException") => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await
+            }
+            Err(error) => panic!("{error:?}"),
+        }
+    }
+    panic!("the stack set stayed busy for 30 s");
+}
+
+async fn stack_set_exists(name: &str) -> bool {
+    match cloudformation().await.describe_stack_set().stack_set_name(name).send().await {
+        Ok(out) => out.stack_set().is_some_and(|s| s.status().is_none_or(|s| s.as_str() != "DELETED")),
+        Err(error) if error.code() == Some("StackSetNotFoundException") => false,
+        Err(error) => panic!("{error:?}"),
+    }
+}
+
+fn security_baseline(ns: &str, name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "orgops.dev/v1alpha1", "kind": "SecurityBaseline",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec
+    })
 }
 
 #[tokio::test]
@@ -70,6 +110,8 @@ async fn a_baseline_on_an_ou_reaches_every_account_and_region_and_a_new_account_
     })
     .await;
     assert_eq!(condition(&object, "Synced").unwrap().0, "True");
+    // moto has no DetectStackSetDrift (it answers 500): no failure, the drift NOT_CHECKED.
+    assert_eq!(status_str(&object, "driftStatus"), "NOT_CHECKED");
 }
 
 #[tokio::test]
@@ -99,17 +141,25 @@ async fn the_template_edited_and_an_instance_deleted_out_of_band_are_restored() 
     let rendered = body().await;
 
     let tampered = r#"{"Resources": {"Nothing": {"Type": "AWS::SNS::Topic"}}}"#;
-    cfn.update_stack_set().stack_set_name(&stack_set).template_body(tampered).send().await.unwrap();
+    when_free(|| cfn.update_stack_set().stack_set_name(&stack_set).template_body(tampered).send()).await;
     eventually(20, "the template restored", || async { (body().await == rendered).then_some(()) }).await;
+    eventually(20, "the correction's operation finished and seen", || async {
+        let object = api.get("security").await.ok()?;
+        let operation = &object.data["status"]["lastOperation"];
+        let finished = operation["action"] == "UPDATE" && operation["status"] == "SUCCEEDED";
+        (finished && condition(&object, "Ready").is_some_and(|c| c.0 == "True")).then_some(())
+    })
+    .await;
 
-    cfn.delete_stack_instances()
-        .stack_set_name(&stack_set)
-        .accounts(&main)
-        .regions("us-east-1")
-        .retain_stacks(false)
-        .send()
-        .await
-        .unwrap();
+    when_free(|| {
+        cfn.delete_stack_instances()
+            .stack_set_name(&stack_set)
+            .accounts(&main)
+            .regions("us-east-1")
+            .retain_stacks(false)
+            .send()
+    })
+    .await;
     assert!(instances(&stack_set).await.is_empty());
     eventually(20, "the instance recreated", || async {
         (instances(&stack_set).await == BTreeSet::from([(main.clone(), "us-east-1".to_string())])).then_some(())
@@ -170,4 +220,149 @@ async fn a_baseline_outside_the_namespace_grants_is_forbidden_and_writes_nothing
     let counted = calls.lock().unwrap().clone();
     let cloudformation: Vec<&String> = counted.keys().filter(|op| op.contains("Stack")).collect();
     assert!(cloudformation.is_empty(), "no StackSets call at all: {counted:?}");
+}
+
+#[tokio::test]
+async fn a_spec_change_while_an_operation_runs_waits_for_it_and_fails_nothing() {
+    let ns = "baseline-queue";
+    let org = organizations().await;
+    let accounts = orgops_e2e::accounts::setup(ns).await;
+    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
+    aws::ensure_ou(&org, PAYROLL, ns).await;
+    let ou = format!("{PAYROLL}/{ns}");
+    let _operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    apply(&accounts, &account(ns, "main", json!({"organizationalUnit": ou}))).await.unwrap();
+    until_condition(&accounts, "main", "Ready", "True", "Available").await;
+    let targets = json!({"organizationalUnits": [ou], "regions": ["eu-west-1", "us-east-1"]});
+    apply(&api, &security_baseline(ns, "security", json!({"targets": targets, "controls": {"guardDuty": {}}})))
+        .await
+        .unwrap();
+    let running = |object: &kube::api::DynamicObject| {
+        object.data["status"]["lastOperation"]["status"].as_str() == Some("RUNNING")
+    };
+    eventually(20, "the first rollout running", || async { api.get("security").await.ok().filter(running) }).await;
+    let changed = json!({"targets": targets, "controls": {"guardDuty": {}, "accessAnalyzer": {}}});
+    apply(&api, &security_baseline(ns, "security", changed)).await.unwrap();
+
+    let seen = std::sync::Mutex::new(Vec::new());
+    let stack_set = format!("orgops-{ns}-security");
+    eventually(40, "the change applied after the rollout", || {
+        let (api, seen, stack_set) = (&api, &seen, &stack_set);
+        async move {
+            let object = api.get("security").await.ok()?;
+            if let Some(synced) = condition(&object, "Synced") {
+                seen.lock().unwrap().push(synced);
+            }
+            let ready = condition(&object, "Ready").is_some_and(|c| c.0 == "True");
+            let generation = object.data["status"]["observedGeneration"].as_i64() == Some(2);
+            let out = cloudformation().await.describe_stack_set().stack_set_name(stack_set).send().await.ok()?;
+            let body = out.stack_set().and_then(|s| s.template_body()).unwrap_or_default().to_string();
+            (ready && generation && body.contains("AWS::AccessAnalyzer::Analyzer")).then_some(())
+        }
+    })
+    .await;
+    let seen = seen.into_inner().unwrap();
+    let failures: Vec<&(String, String, String)> = seen.iter().filter(|c| c.0 == "False").collect();
+    assert!(failures.is_empty(), "waiting for the operation is no failure: {failures:?}");
+    let warnings = orgops_e2e::events_of(ns, "security");
+    assert!(!warnings.iter().any(|(_, m)| m.contains("OperationInProgress")), "{warnings:?}");
+}
+
+#[tokio::test]
+async fn deleting_a_baseline_removes_its_instances_and_stack_set_and_retain_keeps_them() {
+    let ns = "baseline-delete";
+    let org = organizations().await;
+    let accounts = orgops_e2e::accounts::setup(ns).await;
+    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
+    aws::ensure_ou(&org, PAYROLL, ns).await;
+    let ou = format!("{PAYROLL}/{ns}");
+    let _operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    apply(&accounts, &account(ns, "main", json!({"organizationalUnit": ou}))).await.unwrap();
+    until_condition(&accounts, "main", "Ready", "True", "Available").await;
+    for (name, policy) in [("removed", "Delete"), ("kept", "Retain")] {
+        let spec = json!({"targets": {"organizationalUnits": [ou], "regions": ["us-east-1", "eu-west-1"]},
+                          "controls": {"guardDuty": {}}, "deletionPolicy": policy});
+        apply(&api, &security_baseline(ns, name, spec)).await.unwrap();
+    }
+    for name in ["removed", "kept"] {
+        until_condition(&api, name, "Ready", "True", "Available").await;
+        assert_eq!(instances(&format!("orgops-{ns}-{name}")).await.len(), 2);
+    }
+    for name in ["removed", "kept"] {
+        api.delete(name, &Default::default()).await.unwrap();
+    }
+    for name in ["removed", "kept"] {
+        eventually(40, "the object gone", || async { api.get_opt(name).await.unwrap().is_none().then_some(()) }).await;
+    }
+    let removed = format!("orgops-{ns}-removed");
+    assert!(!stack_set_exists(&removed).await, "the stack set is deleted after its instances");
+    let events = orgops_e2e::events_of(ns, "removed");
+    assert!(events.iter().any(|(r, m)| r == "Deleted" && m.contains("deleted stack set")), "{events:?}");
+    let kept = format!("orgops-{ns}-kept");
+    assert!(stack_set_exists(&kept).await);
+    assert_eq!(instances(&kept).await.len(), 2, "Retain leaves everything");
+}
+
+#[tokio::test]
+async fn a_custom_template_from_a_config_map_reaches_listed_accounts_and_follows_its_edits() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let ns = "baseline-custom";
+    let org = organizations().await;
+    let accounts = orgops_e2e::accounts::setup(ns).await;
+    let kube = client().await;
+    let api = dynamic_api(&kube, ns, "SecurityBaseline");
+    aws::ensure_ou(&org, PAYROLL, ns).await;
+    let ou = format!("{PAYROLL}/{ns}");
+    let _operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
+    apply(&accounts, &account(ns, "main", json!({"organizationalUnit": ou}))).await.unwrap();
+    let main = status_str(&until_condition(&accounts, "main", "Ready", "True", "Available").await, "accountId");
+
+    let template = |resource: &str| {
+        format!(
+            "Parameters:\n  TopicName:\n    Type: String\nResources:\n  {resource}:\n    Type: AWS::SNS::Topic\n    \
+             Properties:\n      TopicName: !Ref TopicName\n"
+        )
+    };
+    let config_maps: kube::Api<ConfigMap> = kube::Api::namespaced(kube.clone(), ns);
+    let config_map = |body: String| {
+        serde_json::from_value::<ConfigMap>(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "security-template", "namespace": ns},
+            "data": {"template.yaml": body}
+        }))
+        .unwrap()
+    };
+    let params = kube::api::PatchParams::apply("orgops-e2e").force();
+    config_maps
+        .patch("security-template", &params, &kube::api::Patch::Apply(config_map(template("Alerts"))))
+        .await
+        .unwrap();
+    let spec = json!({
+        "targets": {"accounts": [{"accountRef": "main"}], "regions": ["us-east-1"]},
+        "template": {"configMapName": "security-template", "key": "template.yaml"},
+        "parameters": {"TopicName": "custom-alerts"}
+    });
+    apply(&api, &security_baseline(ns, "custom", spec)).await.unwrap();
+    until_condition(&api, "custom", "Ready", "True", "Available").await;
+    let stack_set = format!("orgops-{ns}-custom");
+    let describe = || async {
+        let out = cloudformation().await.describe_stack_set().stack_set_name(&stack_set).send().await.unwrap();
+        out.stack_set().cloned().unwrap()
+    };
+    let set = describe().await;
+    assert_eq!(set.permission_model().map(|m| m.as_str()), Some("SELF_MANAGED"), "listed accounts: self-managed");
+    assert_eq!(set.template_body(), Some(template("Alerts").as_str()));
+    let parameter = set.parameters().iter().find(|p| p.parameter_key() == Some("TopicName")).cloned().unwrap();
+    assert_eq!(parameter.parameter_value(), Some("custom-alerts"));
+    assert_eq!(instances(&stack_set).await, BTreeSet::from([(main.clone(), "us-east-1".to_string())]));
+
+    // An edit of the ConfigMap is rolled out at the next resync.
+    config_maps
+        .patch("security-template", &params, &kube::api::Patch::Apply(config_map(template("Findings"))))
+        .await
+        .unwrap();
+    eventually(30, "the edited template rolled out", || async {
+        (describe().await.template_body() == Some(template("Findings").as_str())).then_some(())
+    })
+    .await;
 }

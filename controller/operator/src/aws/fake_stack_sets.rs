@@ -2,7 +2,7 @@
 //! then SUCCEEDED or FAILED, OperationInProgressException, per-instance failures.
 
 use super::fake::{CallLog, next_state};
-use super::stack_sets::{OperationState, Preferences, StackInstance, StackSetInfo, StackSets, Target};
+use super::stack_sets::{OperationState, Preferences, StackInstance, StackSetInfo, StackSetSpec, StackSets, Target};
 use super::{AwsError, FailureKind};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,9 @@ pub struct StackSetState {
     operations: HashMap<String, VecDeque<OperationState>>,
     /// The accounts of each OU, as CreateStackInstances expands them.
     pub ou_accounts: BTreeMap<String, Vec<String>>,
+    /// Stacks deleted from accounts, and kept there (RetainStacks), by DeleteStackInstances.
+    pub deleted_stacks: Vec<(String, String)>,
+    pub retained_stacks: Vec<(String, String)>,
 }
 
 /// StackSets of one administrator account, in memory.
@@ -51,17 +54,35 @@ impl StackSets for Arc<FakeStackSets> {
         self.log.call("DescribeStackSet")?;
         Ok(self.state.lock().unwrap().sets.get(name).cloned())
     }
-    async fn create(&self, name: &str, template: &str, tags: &BTreeMap<String, String>) -> Result<String, AwsError> {
+    async fn create(
+        &self,
+        name: &str,
+        spec: &StackSetSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String, AwsError> {
         self.log.call("CreateStackSet")?;
-        let info = StackSetInfo { id: format!("{name}:1"), template: template.into(), tags: tags.clone() };
+        let info = StackSetInfo {
+            id: format!("{name}:1"),
+            template: spec.template.clone(),
+            parameters: spec.parameters.clone(),
+            tags: tags.clone(),
+            drift_status: Some("NOT_CHECKED".into()),
+        };
         self.state.lock().unwrap().sets.insert(name.into(), info);
         Ok(format!("{name}:1"))
     }
-    async fn update(&self, name: &str, template: &str, _: &Preferences, operation: &str) -> Result<String, AwsError> {
+    async fn update(
+        &self,
+        name: &str,
+        spec: &StackSetSpec,
+        _: &Preferences,
+        operation: &str,
+    ) -> Result<String, AwsError> {
         self.log.call("UpdateStackSet")?;
         let id = self.start(operation)?;
         let mut s = self.state.lock().unwrap();
-        s.sets.get_mut(name).expect("a stack set").template = template.into();
+        let set = s.sets.get_mut(name).expect("a stack set");
+        (set.template, set.parameters) = (spec.template.clone(), spec.parameters.clone());
         s.instances.entry(name.into()).or_default().iter_mut().for_each(|i| i.status = "CURRENT".into());
         Ok(id)
     }
@@ -76,13 +97,19 @@ impl StackSets for Arc<FakeStackSets> {
         self.log.call("CreateStackInstances")?;
         let id = self.start(operation)?;
         let mut s = self.state.lock().unwrap();
-        let mut accounts = Vec::new();
+        let mut accounts: Vec<(String, Option<String>)> = Vec::new();
         for target in targets {
-            let in_ou = s.ou_accounts.get(&target.ou).cloned().unwrap_or_default();
-            accounts.extend(in_ou.into_iter().filter(|a| target.accounts.is_empty() || target.accounts.contains(a)));
+            if target.ous.is_empty() {
+                accounts.extend(target.accounts.iter().map(|a| (a.clone(), None)));
+            }
+            for ou in &target.ous {
+                let in_ou = s.ou_accounts.get(ou).cloned().unwrap_or_default();
+                let chosen = in_ou.into_iter().filter(|a| target.accounts.is_empty() || target.accounts.contains(a));
+                accounts.extend(chosen.map(|a| (a, Some(ou.clone()))));
+            }
         }
         let list = s.instances.entry(name.into()).or_default();
-        for account in accounts {
+        for (account, ou) in accounts {
             for region in regions {
                 if !list.iter().any(|i| i.account == account && i.region == *region) {
                     list.push(StackInstance {
@@ -90,6 +117,8 @@ impl StackSets for Arc<FakeStackSets> {
                         region: region.clone(),
                         status: "CURRENT".into(),
                         reason: None,
+                        ou: ou.clone(),
+                        drift_status: Some("NOT_CHECKED".into()),
                     });
                 }
             }
@@ -99,14 +128,40 @@ impl StackSets for Arc<FakeStackSets> {
     async fn delete_instances(
         &self,
         name: &str,
-        _ous: &[String],
-        _regions: &[String],
+        target: &Target,
+        regions: &[String],
+        retain_stacks: bool,
         _: &Preferences,
         operation: &str,
     ) -> Result<String, AwsError> {
         self.log.call("DeleteStackInstances")?;
         let id = self.start(operation)?;
-        self.state.lock().unwrap().instances.remove(name);
+        let mut s = self.state.lock().unwrap();
+        let ou_accounts = s.ou_accounts.clone();
+        let reached = |i: &StackInstance| {
+            regions.contains(&i.region)
+                && (target.accounts.contains(&i.account)
+                    || target.ous.iter().any(|ou| ou_accounts.get(ou).is_some_and(|a| a.contains(&i.account))))
+        };
+        let list = s.instances.entry(name.into()).or_default();
+        let (gone, kept): (Vec<StackInstance>, Vec<StackInstance>) = list.drain(..).partition(reached);
+        *list = kept;
+        let stacks = gone.into_iter().map(|i| (i.account, i.region));
+        if retain_stacks {
+            s.retained_stacks.extend(stacks)
+        } else {
+            s.deleted_stacks.extend(stacks)
+        }
+        Ok(id)
+    }
+    async fn detect_drift(&self, name: &str, operation: &str) -> Result<String, AwsError> {
+        self.log.call("DetectStackSetDrift")?;
+        let id = self.start(operation)?;
+        let mut s = self.state.lock().unwrap();
+        let drifted =
+            s.instances.get(name).is_some_and(|l| l.iter().any(|i| i.drift_status.as_deref() == Some("DRIFTED")));
+        s.sets.get_mut(name).expect("a stack set").drift_status =
+            Some(if drifted { "DRIFTED" } else { "IN_SYNC" }.into());
         Ok(id)
     }
     async fn instances(&self, name: &str) -> Result<Vec<StackInstance>, AwsError> {

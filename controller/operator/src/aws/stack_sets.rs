@@ -1,11 +1,12 @@
-//! CloudFormation StackSets: the calls orgops makes for a service-managed stack set that
-//! deploys to organizational units, and their SDK implementation.
+//! CloudFormation StackSets: the calls orgops makes for a stack set, service-managed (it
+//! deploys to organizational units, and by itself to accounts joining them) or
+//! self-managed (to listed accounts), and their SDK implementation.
 
 use super::{AwsError, CallGate};
 use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
-    AccountFilterType, AutoDeployment, Capability, DeploymentTargets, PermissionModels, StackSetOperationPreferences,
-    StackSetOperationStatus, Tag,
+    AccountFilterType, AutoDeployment, Capability, DeploymentTargets, Parameter, PermissionModels,
+    StackSetOperationPreferences, StackSetOperationStatus, Tag,
 };
 use std::collections::BTreeMap;
 
@@ -18,8 +19,24 @@ pub struct StackSetInfo {
     pub id: String,
     /// Its template.
     pub template: String,
+    /// Its parameters' values.
+    pub parameters: BTreeMap<String, String>,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
+    /// CloudFormation's drift detection: DRIFTED, IN_SYNC or NOT_CHECKED.
+    pub drift_status: Option<String>,
+}
+
+/// What a stack set deploys and how it reaches accounts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StackSetSpec {
+    /// The template body.
+    pub template: String,
+    /// Its parameters' values.
+    pub parameters: BTreeMap<String, String>,
+    /// Self-managed (listed accounts) rather than service-managed (OUs, with automatic
+    /// deployment).
+    pub self_managed: bool,
 }
 
 /// One stack instance.
@@ -33,6 +50,10 @@ pub struct StackInstance {
     pub status: String,
     /// AWS's reason, when it is not CURRENT.
     pub reason: Option<String>,
+    /// The OU it was deployed through (service-managed stack sets).
+    pub ou: Option<String>,
+    /// Its stack's drift: DRIFTED, IN_SYNC, UNKNOWN or NOT_CHECKED.
+    pub drift_status: Option<String>,
 }
 
 /// Where a stack set operation stands.
@@ -46,20 +67,46 @@ pub enum OperationState {
     Failed(String),
 }
 
-/// Where stack instances go: accounts of an OU (all of them when `accounts` is empty).
+/// Where stack instances go: the accounts of OUs (all of them when `accounts` is empty),
+/// or, with no OU, the listed accounts of a self-managed stack set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
-    /// The OU id.
-    pub ou: String,
-    /// Only these accounts of it.
+    /// OU ids.
+    pub ous: Vec<String>,
+    /// Only these accounts.
     pub accounts: Vec<String>,
+}
+
+impl Target {
+    /// The OU deployment targets; `None` for listed accounts, which self-managed stack
+    /// sets take as the request's `Accounts`.
+    fn sdk(&self) -> Option<DeploymentTargets> {
+        if self.ous.is_empty() {
+            return None;
+        }
+        let accounts = (!self.accounts.is_empty()).then(|| self.accounts.clone());
+        let targets = DeploymentTargets::builder()
+            .set_organizational_unit_ids(Some(self.ous.clone()))
+            .set_account_filter_type(accounts.is_some().then_some(AccountFilterType::Intersection))
+            .set_accounts(accounts)
+            .build();
+        Some(targets)
+    }
+
+    fn listed_accounts(&self) -> Option<Vec<String>> {
+        self.ous.is_empty().then(|| self.accounts.clone())
+    }
 }
 
 /// How fast an operation rolls out.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Preferences {
+    /// Accounts per region deployed at once.
+    pub max_concurrent_count: Option<i32>,
     /// Percentage of accounts per region deployed at once.
     pub max_concurrent_percentage: Option<i32>,
+    /// Accounts per region that may fail before the operation stops.
+    pub failure_tolerance_count: Option<i32>,
     /// Percentage of accounts per region that may fail before the operation stops.
     pub failure_tolerance_percentage: Option<i32>,
     /// The order of the regions.
@@ -69,7 +116,9 @@ pub struct Preferences {
 impl Preferences {
     fn sdk(&self) -> StackSetOperationPreferences {
         StackSetOperationPreferences::builder()
+            .set_max_concurrent_count(self.max_concurrent_count)
             .set_max_concurrent_percentage(self.max_concurrent_percentage)
+            .set_failure_tolerance_count(self.failure_tolerance_count)
             .set_failure_tolerance_percentage(self.failure_tolerance_percentage)
             .set_region_order((!self.region_order.is_empty()).then(|| self.region_order.clone()))
             .build()
@@ -80,18 +129,19 @@ impl Preferences {
 pub trait StackSets: Send + Sync + 'static {
     /// DescribeStackSet: `None` when there is none by that name.
     fn describe(&self, name: &str) -> impl Future<Output = Result<Option<StackSetInfo>, AwsError>> + Send;
-    /// CreateStackSet, service-managed, deploying by itself to accounts joining its OUs.
+    /// CreateStackSet; a service-managed one deploys by itself to accounts joining its OUs.
     fn create(
         &self,
         name: &str,
-        template: &str,
+        spec: &StackSetSpec,
         tags: &BTreeMap<String, String>,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
-    /// UpdateStackSet with a new template, to every instance: the operation id.
+    /// UpdateStackSet with a new template and parameters, to every instance: the
+    /// operation id.
     fn update(
         &self,
         name: &str,
-        template: &str,
+        spec: &StackSetSpec,
         preferences: &Preferences,
         operation: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
@@ -104,15 +154,19 @@ pub trait StackSets: Send + Sync + 'static {
         preferences: &Preferences,
         operation: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
-    /// DeleteStackInstances from whole OUs: the operation id.
+    /// DeleteStackInstances, keeping the stacks in the accounts when `retain_stacks`: the
+    /// operation id.
     fn delete_instances(
         &self,
         name: &str,
-        ous: &[String],
+        target: &Target,
         regions: &[String],
+        retain_stacks: bool,
         preferences: &Preferences,
         operation: &str,
     ) -> impl Future<Output = Result<String, AwsError>> + Send;
+    /// DetectStackSetDrift: the operation id.
+    fn detect_drift(&self, name: &str, operation: &str) -> impl Future<Output = Result<String, AwsError>> + Send;
     /// ListStackInstances, all pages.
     fn instances(&self, name: &str) -> impl Future<Output = Result<Vec<StackInstance>, AwsError>> + Send;
     /// DescribeStackSetOperation.
@@ -136,8 +190,22 @@ impl SdkStackSets {
 }
 
 /// AWS deploys to accounts as they join a target OU, and removes from those that leave.
-fn auto_deployment() -> AutoDeployment {
-    AutoDeployment::builder().enabled(true).retain_stacks_on_account_removal(false).build()
+fn auto_deployment(spec: &StackSetSpec) -> Option<AutoDeployment> {
+    (!spec.self_managed)
+        .then(|| AutoDeployment::builder().enabled(true).retain_stacks_on_account_removal(false).build())
+}
+
+fn permission_model(spec: &StackSetSpec) -> PermissionModels {
+    if spec.self_managed { PermissionModels::SelfManaged } else { PermissionModels::ServiceManaged }
+}
+
+fn parameters(spec: &StackSetSpec) -> Option<Vec<Parameter>> {
+    let list: Vec<Parameter> = spec
+        .parameters
+        .iter()
+        .map(|(key, value)| Parameter::builder().parameter_key(key).parameter_value(value).build())
+        .collect();
+    (!list.is_empty()).then_some(list)
 }
 
 fn not_found(error: &AwsError) -> bool {
@@ -155,11 +223,20 @@ impl StackSets for SdkStackSets {
                 StackSetInfo {
                     id: s.stack_set_id().unwrap_or_default().to_string(),
                     template: s.template_body().unwrap_or_default().to_string(),
+                    parameters: s
+                        .parameters()
+                        .iter()
+                        .filter_map(|p| Some((p.parameter_key()?.to_string(), p.parameter_value()?.to_string())))
+                        .collect(),
                     tags: s
                         .tags()
                         .iter()
                         .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
                         .collect(),
+                    drift_status: s
+                        .stack_set_drift_detection_details()
+                        .and_then(|d| d.drift_status())
+                        .map(|d| d.as_str().to_string()),
                 }
             })),
             Err(error) if not_found(&error) => Ok(None),
@@ -167,15 +244,21 @@ impl StackSets for SdkStackSets {
         }
     }
 
-    async fn create(&self, name: &str, template: &str, tags: &BTreeMap<String, String>) -> Result<String, AwsError> {
+    async fn create(
+        &self,
+        name: &str,
+        spec: &StackSetSpec,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String, AwsError> {
         let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
         let request = self
             .client
             .create_stack_set()
             .stack_set_name(name)
-            .template_body(template)
-            .permission_model(PermissionModels::ServiceManaged)
-            .auto_deployment(auto_deployment())
+            .template_body(&spec.template)
+            .set_parameters(parameters(spec))
+            .permission_model(permission_model(spec))
+            .set_auto_deployment(auto_deployment(spec))
             .capabilities(Capability::CapabilityNamedIam)
             .set_tags(Some(tags))
             .send();
@@ -186,7 +269,7 @@ impl StackSets for SdkStackSets {
     async fn update(
         &self,
         name: &str,
-        template: &str,
+        spec: &StackSetSpec,
         preferences: &Preferences,
         operation: &str,
     ) -> Result<String, AwsError> {
@@ -194,9 +277,10 @@ impl StackSets for SdkStackSets {
             .client
             .update_stack_set()
             .stack_set_name(name)
-            .template_body(template)
-            .permission_model(PermissionModels::ServiceManaged)
-            .auto_deployment(auto_deployment())
+            .template_body(&spec.template)
+            .set_parameters(parameters(spec))
+            .permission_model(permission_model(spec))
+            .set_auto_deployment(auto_deployment(spec))
             .capabilities(Capability::CapabilityNamedIam)
             .operation_preferences(preferences.sdk())
             .operation_id(operation)
@@ -213,21 +297,16 @@ impl StackSets for SdkStackSets {
         preferences: &Preferences,
         operation: &str,
     ) -> Result<String, AwsError> {
-        // One call per target: only an OU can be named, narrowed to some of its accounts.
+        // One call per target: each OU is narrowed to its own missing accounts.
         let mut last = operation.to_string();
         for (index, target) in targets.iter().enumerate() {
-            let mut deployment = DeploymentTargets::builder().organizational_unit_ids(&target.ou);
-            if !target.accounts.is_empty() {
-                deployment = deployment
-                    .account_filter_type(AccountFilterType::Intersection)
-                    .set_accounts(Some(target.accounts.clone()));
-            }
             let id = if index == 0 { operation.to_string() } else { format!("{operation}-{index}") };
             let request = self
                 .client
                 .create_stack_instances()
                 .stack_set_name(name)
-                .deployment_targets(deployment.build())
+                .set_deployment_targets(target.sdk())
+                .set_accounts(target.listed_accounts())
                 .set_regions(Some(regions.to_vec()))
                 .operation_preferences(preferences.sdk())
                 .operation_id(&id)
@@ -241,8 +320,9 @@ impl StackSets for SdkStackSets {
     async fn delete_instances(
         &self,
         name: &str,
-        ous: &[String],
+        target: &Target,
         regions: &[String],
+        retain_stacks: bool,
         preferences: &Preferences,
         operation: &str,
     ) -> Result<String, AwsError> {
@@ -250,13 +330,20 @@ impl StackSets for SdkStackSets {
             .client
             .delete_stack_instances()
             .stack_set_name(name)
-            .deployment_targets(DeploymentTargets::builder().set_organizational_unit_ids(Some(ous.to_vec())).build())
+            .set_deployment_targets(target.sdk())
+            .set_accounts(target.listed_accounts())
             .set_regions(Some(regions.to_vec()))
-            .retain_stacks(false)
+            .retain_stacks(retain_stacks)
             .operation_preferences(preferences.sdk())
             .operation_id(operation)
             .send();
         let out = self.gate.send(SERVICE, "DeleteStackInstances", request).await?;
+        Ok(out.operation_id().unwrap_or(operation).to_string())
+    }
+
+    async fn detect_drift(&self, name: &str, operation: &str) -> Result<String, AwsError> {
+        let request = self.client.detect_stack_set_drift().stack_set_name(name).operation_id(operation).send();
+        let out = self.gate.send(SERVICE, "DetectStackSetDrift", request).await?;
         Ok(out.operation_id().unwrap_or(operation).to_string())
     }
 
@@ -275,6 +362,8 @@ impl StackSets for SdkStackSets {
                             region: s.region().unwrap_or_default().to_string(),
                             status: s.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
                             reason: s.status_reason().map(str::to_string),
+                            ou: s.organizational_unit_id().map(str::to_string),
+                            drift_status: s.drift_status().map(|d| d.as_str().to_string()),
                         })
                         .collect();
                     (found, out.next_token().map(str::to_string))

@@ -1,6 +1,6 @@
 //! Objects of the cluster as other kinds see them: which account an `accountRef` names,
-//! whether it is Ready, which namespace owns an account id, and which SubdomainDelegations
-//! claim a domain.
+//! whether it is Ready, which namespace owns an account id, which SubdomainDelegations
+//! claim a domain, and what a ConfigMap holds.
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -74,6 +74,27 @@ impl DelegationDirectory for Store<SubdomainDelegation> {
     }
 }
 
+/// Reads ConfigMaps (a SecurityBaseline's custom template).
+pub trait ConfigMaps: Send + Sync + 'static {
+    /// The data of ConfigMap `name` in `namespace`; `None` when there is none.
+    fn data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<std::collections::BTreeMap<String, String>>, kube::Error>> + Send;
+}
+
+impl ConfigMaps for kube::Client {
+    async fn data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, kube::Error> {
+        let api = kube::Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(self.clone(), namespace);
+        Ok(api.get_opt(name).await?.map(|c| c.data.unwrap_or_default()))
+    }
+}
+
 /// Directories in memory, for the kinds' unit tests.
 #[cfg(test)]
 pub mod fake {
@@ -100,6 +121,20 @@ pub mod fake {
         }
         fn owned_by(&self, namespace: &str, account_id: &str) -> bool {
             self.0.iter().any(|((ns, _), e)| ns == namespace && e.account_id.as_deref() == Some(account_id))
+        }
+    }
+
+    /// ConfigMaps' data by (namespace, name).
+    #[derive(Default)]
+    pub struct Maps(pub std::sync::Mutex<HashMap<(String, String), std::collections::BTreeMap<String, String>>>);
+
+    impl ConfigMaps for Maps {
+        async fn data(
+            &self,
+            namespace: &str,
+            name: &str,
+        ) -> Result<Option<std::collections::BTreeMap<String, String>>, kube::Error> {
+            Ok(self.0.lock().unwrap().get(&(namespace.to_string(), name.to_string())).cloned())
         }
     }
 

@@ -362,12 +362,17 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                     pass.event(EventKind::Adopted, message);
                 }
                 pass.availability(&availability);
-                if diffs.is_empty() {
+                let outcome = if diffs.is_empty() {
                     self.set_drifted(obj, false);
                     pass.synced();
-                    return Ok(Outcome::Success);
+                    Outcome::Success
+                } else {
+                    self.handle_differences(pass, diffs, full, policies.drift_policy).await?
+                };
+                if full && outcome == Outcome::Success && pass.status.owned() != Some(false) {
+                    self.kind.audit(obj, &mut pass.status).await?;
                 }
-                self.handle_differences(pass, diffs, full, policies.drift_policy).await
+                Ok(outcome)
             }
         }
     }
@@ -406,24 +411,33 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         drift_policy: DriftPolicy,
     ) -> Result<Outcome, Error> {
         let previous = pass.obj.status().filter(|s| s.observed_generation() == pass.generation);
-        // Drift already reported at this generation stays drift: it is not a spec change.
-        let reported = previous.is_some_and(|s| conditions::reason(s.conditions(), SYNCED) == Some(DRIFT_DETECTED));
-        let was_in_sync = reported
-            || previous.is_some_and(|s| {
-                conditions::is_true(s.conditions(), SYNCED) && conditions::is_true(s.conditions(), READY)
-            });
-        let may_write = full && (!was_in_sync || drift_policy == DriftPolicy::Correct);
         let mut fields: Vec<String> = Vec::new();
         for diff in &diffs {
             if !fields.contains(&diff.path) {
                 fields.push(diff.path.clone());
             }
         }
+        // Drift already reported at this generation stays drift: it is not a spec change.
+        let reported = previous.is_some_and(|s| conditions::reason(s.conditions(), SYNCED) == Some(DRIFT_DETECTED));
+        // So does drift whose correction had to wait (another operation ran in AWS): it
+        // was detected and counted once, and is corrected now.
+        let continuing = previous.is_some_and(|s| {
+            !conditions::is_true(s.conditions(), READY)
+                && s.last_drift().is_some_and(|d| d.corrected && d.fields == fields)
+        });
+        let was_in_sync = reported
+            || continuing
+            || previous.is_some_and(|s| {
+                conditions::is_true(s.conditions(), SYNCED) && conditions::is_true(s.conditions(), READY)
+            });
+        let writable: Vec<FieldDiff> = diffs.iter().filter(|d| !d.report_only).cloned().collect();
+        let may_write = full && !writable.is_empty() && (!was_in_sync || drift_policy == DriftPolicy::Correct);
         let described = describe(&diffs);
         let is_drift = was_in_sync || !may_write;
-        let already_recorded = reported
-            && !may_write
-            && previous.and_then(|s| s.last_drift()).is_some_and(|d| d.fields == fields && !d.corrected);
+        let already_recorded = continuing
+            || (reported
+                && !may_write
+                && previous.and_then(|s| s.last_drift()).is_some_and(|d| d.fields == fields && !d.corrected));
         if is_drift && !already_recorded {
             for field in &fields {
                 self.metrics.drift_detected.with_label_values(&[K::KIND, field]).inc();
@@ -433,7 +447,13 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             pass.event(EventKind::DriftDetected, format!("AWS differs from the spec (AWS → spec): {described}"));
         }
         if !may_write {
-            let why = if full { "driftPolicy is Report" } else { "managementPolicy is ObserveOnly" };
+            let why = if !full {
+                "managementPolicy is ObserveOnly"
+            } else if writable.is_empty() {
+                "orgops cannot write it back"
+            } else {
+                "driftPolicy is Report"
+            };
             self.set_drifted(pass.obj, true);
             pass.condition(ConditionUpdate::false_(
                 SYNCED,
@@ -443,7 +463,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             pass.status.set_observed_generation(pass.generation);
             return Ok(Outcome::Success);
         }
-        let progress = self.kind.update(pass.obj, &mut pass.status, &diffs).await?;
+        let progress = self.kind.update(pass.obj, &mut pass.status, &writable).await?;
         self.set_drifted(pass.obj, false);
         if is_drift {
             for field in &fields {

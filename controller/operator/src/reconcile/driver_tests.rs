@@ -15,6 +15,7 @@ struct ScriptedKind {
     update: Mutex<Option<Result<Progress, Error>>>,
     delete: Mutex<Option<Result<Progress, Error>>>,
     calls: Mutex<Vec<String>>,
+    audits: Mutex<u32>,
 }
 
 impl ScriptedKind {
@@ -69,6 +70,11 @@ impl ManagedKind for ScriptedKind {
     async fn delete(&self, _: &AwsAccount, _: &mut AwsAccountStatus) -> Result<Progress, Error> {
         self.record("delete");
         self.delete.lock().unwrap().take().expect("a delete result was scripted")
+    }
+
+    async fn audit(&self, _: &AwsAccount, _: &mut AwsAccountStatus) -> Result<(), Error> {
+        *self.audits.lock().unwrap() += 1;
+        Ok(())
     }
 }
 
@@ -306,6 +312,33 @@ async fn drift_under_report_policy_is_only_recorded() {
 }
 
 #[tokio::test]
+async fn what_orgops_cannot_write_back_is_reported_under_correct_and_the_rest_corrected() {
+    let resources = || FieldDiff::report_only("resources", "as the template made them", "changed in 1/us-east-1");
+    let driver = driver(ScriptedKind::observing(vec![
+        present(vec![resources()]),
+        present(vec![FieldDiff::new("tags.team", "payroll", "billing"), resources()]),
+    ]));
+    let obj = in_sync(&account(serde_json::json!({})));
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe"], "nothing to write");
+    let status = driver.kube.last_status();
+    assert_eq!(condition(&status, SYNCED).reason, "DriftDetected");
+    assert!(condition(&status, SYNCED).message.contains("cannot write it back"), "{status:?}");
+    assert_eq!(*driver.kind.audits.lock().unwrap(), 1, "the deeper check still runs");
+
+    driver.reconcile(&in_sync(&obj)).await;
+    assert_eq!(driver.kind.calls()[4], "update tags.team", "only what can be written back");
+}
+
+#[tokio::test]
+async fn the_deeper_check_runs_only_for_owned_objects_in_full_management() {
+    let driver = driver(ScriptedKind::observing(vec![present(vec![]), present(vec![])]));
+    driver.reconcile(&in_sync(&account(serde_json::json!({})))).await;
+    driver.reconcile(&account(serde_json::json!({"spec": {"managementPolicy": "ObserveOnly"}}))).await;
+    assert_eq!(*driver.kind.audits.lock().unwrap(), 1);
+}
+
+#[tokio::test]
 async fn a_spec_change_is_an_update_not_drift() {
     let driver = driver(ScriptedKind::observing(vec![present(vec![FieldDiff::new("tags.team", "new", "old")])]));
     let mut obj = in_sync(&account(serde_json::json!({})));
@@ -488,4 +521,22 @@ async fn under_full_management_taking_ownership_is_adoption_and_losing_it_later_
     driver.reconcile(&with_status(&obj, status)).await;
     assert_eq!(driver.kube.event_reasons(), ["Adopted", "DriftDetected", "DriftCorrected"]);
     assert_eq!(driver.kube.last_status().last_drift.unwrap().fields, ["tags.orgops.dev/owner"]);
+}
+
+#[tokio::test]
+async fn drift_whose_correction_waited_for_aws_is_corrected_as_drift_and_counted_once() {
+    let drifted = || present(vec![FieldDiff::new("template", "rendered", "edited")]);
+    let kind = ScriptedKind::observing(vec![drifted(), drifted()]);
+    *kind.update.lock().unwrap() = Some(Err(Error::waiting("another operation on the stack set is running")));
+    let driver = driver(kind);
+    let obj = in_sync(&account(serde_json::json!({})));
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.kube.event_reasons(), ["DriftDetected"]);
+    let status = driver.kube.last_status();
+    assert_eq!(condition(&status, READY).status, "False", "waiting");
+
+    driver.reconcile(&with_status(&obj, status)).await;
+    assert_eq!(driver.kube.event_reasons(), ["DriftDetected", "DriftCorrected"], "not an Updated spec change");
+    assert_eq!(driver.metrics.drift_detected.with_label_values(&["Scripted", "template"]).get(), 1);
+    assert_eq!(driver.metrics.drift_corrected.with_label_values(&["Scripted", "template"]).get(), 1);
 }

@@ -36,6 +36,9 @@ pub struct FieldDiff {
     /// A change the spec scheduled for a time that has come (an assignment's expiry):
     /// neither drift nor a spec change, and made whatever the drift policy.
     pub scheduled: bool,
+    /// A difference orgops sees but cannot write back (resources changed inside a stack,
+    /// which CloudFormation does not restore): reported whatever the drift policy.
+    pub report_only: bool,
 }
 
 impl FieldDiff {
@@ -47,7 +50,13 @@ impl FieldDiff {
             actual: actual.into(),
             ownership: false,
             scheduled: false,
+            report_only: false,
         }
+    }
+
+    /// A difference orgops can only report.
+    pub fn report_only(path: impl Into<String>, desired: impl Into<String>, actual: impl Into<String>) -> Self {
+        FieldDiff { report_only: true, ..FieldDiff::new(path, desired, actual) }
     }
 
     /// A difference the spec scheduled for a time that has come.
@@ -172,6 +181,17 @@ pub trait ManagedKind: Send + Sync + 'static {
     /// Starts a periodic sweep: re-reads the kind's shared snapshots of AWS, so that every
     /// object checked in this sweep is judged against AWS as it was after the sweep began.
     fn begin_sweep(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Runs the kind's slower, deeper check of AWS when it falls due (CloudFormation's own
+    /// drift detection), for an owned object the pass left in sync or only reported. It
+    /// may start an AWS job that changes no resource; a later observe reads its findings.
+    fn audit(
+        &self,
+        _obj: &Self::Resource,
+        _status: &mut StatusOf<Self>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
         async { Ok(()) }
     }
 

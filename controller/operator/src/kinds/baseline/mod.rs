@@ -1,26 +1,28 @@
-//! `SecurityBaseline`: security services rolled out to accounts with a service-managed
-//! CloudFormation StackSet. The template is generated from the spec in `template`; the
-//! accounts the stack set must reach are verified against the organization, not trusted
-//! to AWS's automatic deployment.
+//! `SecurityBaseline`: security services rolled out to accounts with a CloudFormation
+//! StackSet, service-managed for OUs (AWS deploys to accounts as they join) and
+//! self-managed for listed accounts. The template is generated from the spec in
+//! `template`, or taken from a ConfigMap; the accounts the stack set must reach are
+//! verified against the organization, not trusted to AWS's automatic deployment.
 
 pub mod template;
 
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::Organizations;
-use crate::aws::stack_sets::{OperationState, Preferences, StackInstance, StackSets, Target};
+use crate::aws::stack_sets::{OperationState, Preferences, StackInstance, StackSetSpec, StackSets, Target};
 use crate::kinds::aws_error;
-use crate::kinds::directory::AccountDirectory;
+use crate::kinds::directory::{AccountDirectory, ConfigMaps};
 use crate::policy::Grants;
 use crate::reconcile::ownership;
 use crate::reconcile::{Availability, Error, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusSink};
 use anyhow::Context;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use orgops_api::baseline::{InstanceFailure, StackSetOperation};
+use orgops_api::baseline::{InstanceFailure, SecurityBaselineSpec, StackSetOperation, TemplateSource};
 use orgops_api::{AccountTarget, SecurityBaseline, SecurityBaselineStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `orgops template FILE`: the CloudFormation template of the SecurityBaseline in a YAML
 /// file, as orgops would roll it out, for review on a pull request.
@@ -34,23 +36,26 @@ pub fn print_template(file: &Path) -> anyhow::Result<()> {
     }
     let baseline: SecurityBaseline =
         serde_yaml::from_value(value).with_context(|| format!("{} is not a valid SecurityBaseline", file.display()))?;
-    if let Some(source) = &baseline.spec.template {
+    let Some(controls) = &baseline.spec.controls else {
+        let source = baseline.spec.template.unwrap_or_default();
         anyhow::bail!(
             "{} uses the custom template in ConfigMap {} (key {}), not a generated one",
             file.display(),
             source.config_map_name,
             source.key
         );
-    }
-    print!("{}", template::render(&baseline.spec));
+    };
+    print!("{}", template::render(controls, &baseline.spec.targets.regions));
     Ok(())
 }
 
 /// The SecurityBaseline implementation of [`ManagedKind`].
-pub struct BaselineKind<S: StackSets, O: Organizations, A: AccountDirectory> {
+pub struct BaselineKind<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> {
     stack_sets: S,
     org: Arc<OrgCache<O>>,
     accounts: A,
+    config_maps: C,
+    drift_interval: Duration,
 }
 
 /// The stack set of a baseline: named after the object, unique in the account.
@@ -59,13 +64,23 @@ pub fn stack_set_name(obj: &SecurityBaseline) -> String {
     name.chars().take(128).collect()
 }
 
-/// An account and region a baseline must reach, with the OU the account is in.
+/// Listed accounts are reached by a self-managed stack set; OUs by a service-managed one.
+fn self_managed(spec: &SecurityBaselineSpec) -> bool {
+    spec.targets.organizational_units.is_empty()
+}
+
+/// An account and region a baseline must reach, with the OU that reaches the account
+/// (none for a self-managed stack set).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Placement {
     account: String,
     region: String,
-    ou: String,
+    ou: Option<String>,
 }
+
+const RUNNING: &str = "RUNNING";
+/// The action of a drift detection in `status.lastOperation`.
+const DETECT_DRIFT: &str = "DETECT_DRIFT";
 
 fn stack_set_error(error: crate::aws::AwsError) -> Error {
     if error.is("OperationInProgressException") {
@@ -74,19 +89,56 @@ fn stack_set_error(error: crate::aws::AwsError) -> Error {
     aws_error(error)
 }
 
-impl<S: StackSets, O: Organizations, A: AccountDirectory> BaselineKind<S, O, A> {
-    /// A kind on the shared organization snapshot and AwsAccounts.
-    pub fn new(stack_sets: S, org: Arc<OrgCache<O>>, accounts: A) -> Self {
-        BaselineKind { stack_sets, org, accounts }
+impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> BaselineKind<S, O, A, C> {
+    /// A kind on the shared organization snapshot and AwsAccounts, asking CloudFormation
+    /// to detect drift every `drift_interval`.
+    pub fn new(stack_sets: S, org: Arc<OrgCache<O>>, accounts: A, config_maps: C, drift_interval: Duration) -> Self {
+        BaselineKind { stack_sets, org, accounts, config_maps, drift_interval }
+    }
+
+    /// The stack set the spec asks for: the generated or custom template, its parameters
+    /// and its permission model.
+    async fn desired(&self, obj: &SecurityBaseline) -> Result<StackSetSpec, Error> {
+        let spec = &obj.spec;
+        let template = match (&spec.template, &spec.controls) {
+            (Some(source), _) => self.custom_template(obj, source).await?,
+            (None, Some(controls)) => template::render(controls, &spec.targets.regions),
+            (None, None) => return Err(Error::invalid("set spec.controls or spec.template")),
+        };
+        Ok(StackSetSpec { template, parameters: spec.parameters.clone(), self_managed: self_managed(spec) })
+    }
+
+    /// The template in the ConfigMap `spec.template` names, checked before any AWS call.
+    async fn custom_template(&self, obj: &SecurityBaseline, source: &TemplateSource) -> Result<String, Error> {
+        let namespace = obj.namespace().unwrap_or_default();
+        let name = &source.config_map_name;
+        let data = self
+            .config_maps
+            .data(&namespace, name)
+            .await
+            .map_err(|e| Error::retryable(format!("reading ConfigMap {namespace}/{name}: {e}")))?
+            .ok_or_else(|| {
+                Error::retryable(format!("spec.template.configMapName: ConfigMap {namespace}/{name} does not exist"))
+            })?;
+        let body = data.get(&source.key).ok_or_else(|| {
+            Error::invalid(format!("spec.template.key: ConfigMap {namespace}/{name} has no key {:?}", source.key))
+        })?;
+        template::check_custom(body, &obj.spec.parameters).map_err(|why| {
+            Error::invalid(format!(
+                "spec.template: the template in ConfigMap {namespace}/{name}, key {}: {why}",
+                source.key
+            ))
+        })?;
+        Ok(body.clone())
     }
 
     /// Every (account, region) the baseline must reach: the ACTIVE accounts in the target
     /// OUs and below them (not the management account, which service-managed stack sets
-    /// never reach), and the listed accounts, in every target region.
+    /// never reach), or the listed accounts, in every target region.
     fn placements(&self, obj: &SecurityBaseline) -> Result<Vec<Placement>, Error> {
         let namespace = obj.namespace().unwrap_or_default();
         let targets = &obj.spec.targets;
-        let mut accounts: BTreeMap<String, String> = BTreeMap::new();
+        let mut accounts: BTreeMap<String, Option<String>> = BTreeMap::new();
         self.org.read(|s| {
             let management = s.management_account().map(str::to_string);
             for (index, ou) in targets.organizational_units.iter().enumerate() {
@@ -97,7 +149,7 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> BaselineKind<S, O, A> 
                 })?;
                 for account in s.accounts_under(&id) {
                     if account.state == "ACTIVE" && Some(&account.id) != management.as_ref() {
-                        let parent = s.parent_of(&account.id).unwrap_or_default().to_string();
+                        let parent = s.parent_of(&account.id).map(str::to_string);
                         accounts.insert(account.id.clone(), parent);
                     }
                 }
@@ -111,12 +163,12 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> BaselineKind<S, O, A> 
                     _ => None,
                 };
                 let Some(id) = id else { continue };
-                let parent = s.parent_of(&id).ok_or_else(|| {
-                    Error::terminal(format!(
+                if s.account(&id).is_none() {
+                    return Err(Error::terminal(format!(
                         "spec.targets.accounts[{index}] {id} is not an account of this organization"
-                    ))
-                })?;
-                accounts.insert(id, parent.to_string());
+                    )));
+                }
+                accounts.insert(id, None);
             }
             Ok::<(), Error>(())
         })?;
@@ -131,7 +183,7 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> BaselineKind<S, O, A> 
 
     /// Polls the operation in status; `true` while it runs.
     async fn settle_operation(&self, name: &str, status: &mut SecurityBaselineStatus) -> Result<bool, Error> {
-        let Some(operation) = status.last_operation.as_mut().filter(|o| o.status == "RUNNING") else {
+        let Some(operation) = status.last_operation.as_mut().filter(|o| o.status == RUNNING) else {
             return Ok(false);
         };
         match self.stack_sets.operation(name, &operation.id).await.map_err(stack_set_error)? {
@@ -157,23 +209,51 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> BaselineKind<S, O, A> 
         action: &str,
     ) -> Result<bool, Error> {
         status.last_operation =
-            Some(StackSetOperation { id, action: action.into(), status: "RUNNING".into(), reason: None });
+            Some(StackSetOperation { id, action: action.into(), status: RUNNING.into(), reason: None });
         self.settle_operation(name, status).await
     }
 
-    /// The instances still to create, grouped by OU.
+    /// The instances still to create: per OU, narrowed to its missing accounts, or the
+    /// missing listed accounts.
     fn missing_targets(placements: &[Placement], instances: &[StackInstance]) -> (Vec<Target>, BTreeSet<String>) {
         let present: BTreeSet<(&str, &str)> =
             instances.iter().map(|i| (i.account.as_str(), i.region.as_str())).collect();
-        let mut by_ou: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut by_ou: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
         let mut regions = BTreeSet::new();
         for p in placements.iter().filter(|p| !present.contains(&(p.account.as_str(), p.region.as_str()))) {
             by_ou.entry(p.ou.clone()).or_default().insert(p.account.clone());
             regions.insert(p.region.clone());
         }
-        let targets =
-            by_ou.into_iter().map(|(ou, accounts)| Target { ou, accounts: accounts.into_iter().collect() }).collect();
+        let targets = by_ou
+            .into_iter()
+            .map(|(ou, accounts)| Target { ous: ou.into_iter().collect(), accounts: accounts.into_iter().collect() })
+            .collect();
         (targets, regions)
+    }
+
+    /// Starts creating the instances still missing: `None` when none are.
+    async fn cover(
+        &self,
+        obj: &SecurityBaseline,
+        name: &str,
+        status: &mut SecurityBaselineStatus,
+        instances: &[StackInstance],
+    ) -> Result<Option<(bool, String)>, Error> {
+        let placements = self.placements(obj)?;
+        let (targets, regions) = Self::missing_targets(&placements, instances);
+        if targets.is_empty() {
+            return Ok(None);
+        }
+        let regions: Vec<String> = regions.into_iter().collect();
+        let operation = Self::operation_id(obj, "cover");
+        let id = self
+            .stack_sets
+            .create_instances(name, &targets, &regions, &Self::preferences(obj), &operation)
+            .await
+            .map_err(stack_set_error)?;
+        let accounts: BTreeSet<&String> = targets.iter().flat_map(|t| &t.accounts).collect();
+        let message = format!("deploying to {} accounts × {} regions", accounts.len(), regions.len());
+        Ok(Some((self.started(name, status, id, "CREATE").await?, message)))
     }
 
     /// Reads the instances again after an operation finished, for the status counts.
@@ -193,7 +273,9 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> BaselineKind<S, O, A> 
     fn preferences(obj: &SecurityBaseline) -> Preferences {
         let spec = obj.spec.operation_preferences.clone().unwrap_or_default();
         Preferences {
+            max_concurrent_count: spec.max_concurrent_count,
             max_concurrent_percentage: spec.max_concurrent_percentage,
+            failure_tolerance_count: spec.failure_tolerance_count,
             failure_tolerance_percentage: spec.failure_tolerance_percentage,
             region_order: spec.region_order,
         }
@@ -201,6 +283,12 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> BaselineKind<S, O, A> 
 
     fn operation_id(obj: &SecurityBaseline, action: &str) -> String {
         format!("orgops-{}-{action}-{}", obj.uid().unwrap_or_default(), Timestamp::now().as_millisecond())
+    }
+
+    /// Whether CloudFormation's drift detection is due again.
+    fn drift_check_due(&self, status: &SecurityBaselineStatus) -> bool {
+        let last = status.drift_checked_at.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+        last.is_none_or(|last| Timestamp::now().duration_since(last).unsigned_abs() >= self.drift_interval)
     }
 }
 
@@ -229,21 +317,23 @@ fn summarize(
             reason: i.reason.clone().unwrap_or_else(|| i.status.clone()),
         })
         .collect();
+    status.drifted_instances = instances
+        .iter()
+        .filter(|i| i.drift_status.as_deref() == Some("DRIFTED"))
+        .map(|i| InstanceFailure {
+            account_id: i.account.clone(),
+            region: i.region.clone(),
+            reason: "resources changed outside CloudFormation".into(),
+        })
+        .collect();
 }
 
-impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for BaselineKind<S, O, A> {
+impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> ManagedKind for BaselineKind<S, O, A, C> {
     type Resource = SecurityBaseline;
     const KIND: &'static str = "SecurityBaseline";
 
     async fn check_policy(&self, obj: &SecurityBaseline, grants: &Grants) -> Result<(), Error> {
         let spec = &obj.spec;
-        if let Some(source) = &spec.template {
-            return Err(Error::invalid(format!(
-                "spec.template (ConfigMap {}): custom templates are not supported yet; describe the baseline with \
-                 spec.controls",
-                source.config_map_name
-            )));
-        }
         if grants.policy.admin {
             return Ok(());
         }
@@ -259,11 +349,16 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
             }
         }
         let namespace = obj.namespace().unwrap_or_default();
+        let management = self.org.read(|s| s.management_account().map(str::to_string));
         for (index, target) in spec.targets.accounts.iter().enumerate() {
-            if let Some(id) = &target.account_id
-                && !self.accounts.owned_by(&namespace, id)
-                && !grants.grants_account(id)
-            {
+            let Some(id) = &target.account_id else { continue };
+            if management.as_ref() == Some(id) {
+                return Err(Error::forbidden(format!(
+                    "spec.targets.accounts[{index}].accountId {id} is the management account: only an admin \
+                     namespace may deploy there"
+                )));
+            }
+            if !self.accounts.owned_by(&namespace, id) && !grants.grants_account(id) {
                 return Err(Error::forbidden(format!(
                     "spec.targets.accounts[{index}].accountId {id} is not an account of namespace {namespace:?} (no \
                      AwsAccount in it manages it), nor one the platform policy lists for it"
@@ -292,17 +387,38 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
             linked = Some(Linked::Created(format!("found {resource}, created for this object before a restart")));
         }
         status.stack_set_id = Some(info.id.clone());
-        if self.settle_operation(&name, status).await? {
-            let operation =
-                status.last_operation.as_ref().map(|o| format!("{} {}", o.action, o.id)).unwrap_or_default();
-            return Err(Error::waiting(format!("stack set operation {operation} is running")));
+        // A drift detection changes nothing: the stack set is observed while it runs.
+        if self.settle_operation(&name, status).await?
+            && let Some(operation) = status.last_operation.as_ref().filter(|o| o.action != DETECT_DRIFT)
+        {
+            return Err(Error::waiting(format!(
+                "stack set operation {} {} is running",
+                operation.action, operation.id
+            )));
         }
+        status.drift_status = Some(info.drift_status.clone().unwrap_or_else(|| "NOT_CHECKED".into()));
+        if obj.metadata.deletion_timestamp.is_some() {
+            // Being deleted: only whether it exists matters, even if its ConfigMap is gone.
+            return Ok(Observation::Present { diffs: Vec::new(), availability: Availability::Available, linked });
+        }
+        let desired = self.desired(obj).await?;
         let placements = self.placements(obj)?;
         let instances = self.stack_sets.instances(&name).await.map_err(stack_set_error)?;
         summarize(status, &placements, &instances, obj.spec.targets.regions.len());
         let mut diffs = Vec::new();
-        if info.template != template::render(&obj.spec) {
-            diffs.push(FieldDiff::new("template", "the template rendered from spec.controls", "a different template"));
+        if info.template != desired.template {
+            let source = if obj.spec.template.is_some() { "the ConfigMap" } else { "spec.controls" };
+            diffs.push(FieldDiff::new("template", format!("the template from {source}"), "a different template"));
+        }
+        for (key, value) in &desired.parameters {
+            let actual = info.parameters.get(key);
+            if actual != Some(value) {
+                diffs.push(FieldDiff::new(
+                    format!("parameters.{key}"),
+                    value.clone(),
+                    actual.cloned().unwrap_or_else(|| "(unset)".into()),
+                ));
+            }
         }
         let outdated = instances.iter().filter(|i| i.status == "OUTDATED").count();
         if outdated > 0 && diffs.is_empty() {
@@ -310,11 +426,21 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
         }
         let (missing, _) = Self::missing_targets(&placements, &instances);
         if !missing.is_empty() {
-            let accounts: Vec<String> = missing.iter().flat_map(|t| t.accounts.clone()).collect();
+            let accounts: BTreeSet<&String> = missing.iter().flat_map(|t| &t.accounts).collect();
+            let accounts: Vec<&str> = accounts.into_iter().map(String::as_str).collect();
             diffs.push(FieldDiff::new(
                 "instances",
                 "an instance in every target account and region",
                 format!("missing in {}", accounts.join(", ")),
+            ));
+        }
+        if !status.drifted_instances.is_empty() {
+            let drifted: Vec<String> =
+                status.drifted_instances.iter().map(|i| format!("{}/{}", i.account_id, i.region)).collect();
+            diffs.push(FieldDiff::report_only(
+                "resources",
+                "the resources as the template made them",
+                format!("changed outside CloudFormation in {}", drifted.join(", ")),
             ));
         }
         Ok(Observation::Present { diffs, availability: Availability::Available, linked })
@@ -327,29 +453,15 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
         _sink: &dyn StatusSink<SecurityBaselineStatus>,
     ) -> Result<Progress, Error> {
         let name = stack_set_name(obj);
-        let placements = self.placements(obj)?;
-        let id = self
-            .stack_sets
-            .create(&name, &template::render(&obj.spec), &ownership::ownership_tags(obj))
-            .await
-            .map_err(stack_set_error)?;
+        let desired = self.desired(obj).await?;
+        self.placements(obj)?;
+        let id =
+            self.stack_sets.create(&name, &desired, &ownership::ownership_tags(obj)).await.map_err(stack_set_error)?;
         status.stack_set_id = Some(id);
         let mut message = format!("created stack set {name}");
-        let (targets, regions) = Self::missing_targets(&placements, &[]);
-        if !targets.is_empty() {
-            let regions: Vec<String> = regions.into_iter().collect();
-            let operation = Self::operation_id(obj, "create");
-            let id = self
-                .stack_sets
-                .create_instances(&name, &targets, &regions, &Self::preferences(obj), &operation)
-                .await
-                .map_err(stack_set_error)?;
-            message.push_str(&format!(
-                ", deploying to {} accounts × {} regions",
-                placements.len() / regions.len().max(1),
-                regions.len()
-            ));
-            if self.started(&name, status, id, "CREATE").await? {
+        if let Some((running, deploying)) = self.cover(obj, &name, status, &[]).await? {
+            message.push_str(&format!(", {deploying}"));
+            if running {
                 return Ok(Progress::InProgress(message));
             }
         }
@@ -365,42 +477,57 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
         let name = stack_set_name(obj);
         // One operation at a time: the template first, the missing instances on the pass
         // after it finished.
-        if diffs.iter().any(|d| d.path == "template") {
+        let (running, message) = if diffs.iter().any(|d| d.path == "template" || d.path.starts_with("parameters.")) {
+            let desired = self.desired(obj).await?;
             let operation = Self::operation_id(obj, "update");
             let id = self
                 .stack_sets
-                .update(&name, &template::render(&obj.spec), &Self::preferences(obj), &operation)
+                .update(&name, &desired, &Self::preferences(obj), &operation)
                 .await
                 .map_err(stack_set_error)?;
-            let running = self.started(&name, status, id, "UPDATE").await?;
-            let message = "updated the stack set's template".to_string();
-            if running {
-                return Ok(Progress::InProgress(message));
-            }
-            self.recount(obj, &name, status).await?;
-            return Ok(Progress::Done(message));
-        }
-        if diffs.iter().any(|d| d.path == "instances") {
-            let placements = self.placements(obj)?;
+            (self.started(&name, status, id, "UPDATE").await?, "updated the stack set's template".to_string())
+        } else if diffs.iter().any(|d| d.path == "instances") {
             let instances = self.stack_sets.instances(&name).await.map_err(stack_set_error)?;
-            let (targets, regions) = Self::missing_targets(&placements, &instances);
-            let regions: Vec<String> = regions.into_iter().collect();
-            let operation = Self::operation_id(obj, "cover");
-            let id = self
-                .stack_sets
-                .create_instances(&name, &targets, &regions, &Self::preferences(obj), &operation)
-                .await
-                .map_err(stack_set_error)?;
-            let accounts: Vec<String> = targets.iter().flat_map(|t| t.accounts.clone()).collect();
-            let running = self.started(&name, status, id, "CREATE").await?;
-            let message = format!("created the missing stack instances in {}", accounts.join(", "));
-            if running {
-                return Ok(Progress::InProgress(message));
+            match self.cover(obj, &name, status, &instances).await? {
+                Some((running, deploying)) => (running, format!("created the missing stack instances: {deploying}")),
+                None => (false, String::new()),
             }
-            self.recount(obj, &name, status).await?;
-            return Ok(Progress::Done(message));
+        } else {
+            return Ok(Progress::Done(String::new()));
+        };
+        if running {
+            return Ok(Progress::InProgress(message));
         }
-        Ok(Progress::Done(String::new()))
+        self.recount(obj, &name, status).await?;
+        Ok(Progress::Done(message))
+    }
+
+    async fn audit(&self, obj: &SecurityBaseline, status: &mut SecurityBaselineStatus) -> Result<(), Error> {
+        if !self.drift_check_due(status) || status.last_operation.as_ref().is_some_and(|o| o.status == RUNNING) {
+            return Ok(());
+        }
+        let name = stack_set_name(obj);
+        let operation = Self::operation_id(obj, "drift");
+        match self.stack_sets.detect_drift(&name, &operation).await {
+            Ok(id) => {
+                status.drift_checked_at = Some(Timestamp::now().to_string());
+                self.started(&name, status, id, DETECT_DRIFT).await?;
+            }
+            Err(error) if error.is("OperationInProgressException") => {}
+            Err(error) => {
+                // Drift detection is a deeper, optional check: an endpoint without it
+                // leaves the drift NOT_CHECKED until the next attempt, and nothing failed.
+                tracing::info!(stack_set = %name, %error, "CloudFormation drift detection is unavailable");
+                status.drift_checked_at = Some(Timestamp::now().to_string());
+                status.drift_status = Some("NOT_CHECKED".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn revisit_in(&self, _obj: &SecurityBaseline, status: &SecurityBaselineStatus) -> Option<Duration> {
+        // A drift detection still running is polled soon, not at the next sweep.
+        status.last_operation.as_ref().filter(|o| o.status == RUNNING).map(|_| Duration::from_secs(15))
     }
 
     async fn delete(&self, obj: &SecurityBaseline, status: &mut SecurityBaselineStatus) -> Result<Progress, Error> {
@@ -413,19 +540,32 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory> ManagedKind for Baseli
                     instances.len()
                 )));
             }
-            let placements = self.placements(obj)?;
-            let ous: BTreeSet<String> = placements.iter().map(|p| p.ou.clone()).collect();
+            // The instances where they are: by the OUs that reached them, or by account.
+            let target = if self_managed(&obj.spec) {
+                Target { ous: Vec::new(), accounts: instances.iter().map(|i| i.account.clone()).collect() }
+            } else {
+                let ous: BTreeSet<String> = instances
+                    .iter()
+                    .filter_map(|i| {
+                        i.ou.clone().or_else(|| self.org.read(|s| s.parent_of(&i.account).map(str::to_string)))
+                    })
+                    .collect();
+                Target { ous: ous.into_iter().collect(), accounts: Vec::new() }
+            };
             let regions: BTreeSet<String> = instances.iter().map(|i| i.region.clone()).collect();
-            let operation = Self::operation_id(obj, "delete");
-            let ous: Vec<String> = ous.into_iter().collect();
             let regions: Vec<String> = regions.into_iter().collect();
+            let operation = Self::operation_id(obj, "delete");
             let id = self
                 .stack_sets
-                .delete_instances(&name, &ous, &regions, &Self::preferences(obj), &operation)
+                .delete_instances(&name, &target, &regions, obj.spec.retain_stacks, &Self::preferences(obj), &operation)
                 .await
                 .map_err(stack_set_error)?;
             self.started(&name, status, id, "DELETE").await?;
-            return Ok(Progress::InProgress(format!("deleting the {} stack instances of {name}", instances.len())));
+            let kept = if obj.spec.retain_stacks { ", keeping their stacks in the accounts" } else { "" };
+            return Ok(Progress::InProgress(format!(
+                "deleting the {} stack instances of {name}{kept}",
+                instances.len()
+            )));
         }
         self.stack_sets.delete(&name).await.map_err(stack_set_error)?;
         Ok(Progress::Done(format!("deleted stack set {name}")))

@@ -3,9 +3,7 @@
 //! changed. Every control adds its resources; the notifications add an SNS topic, one
 //! EventBridge rule per kind of event, and optionally an AWS Chatbot Slack channel.
 
-use orgops_api::baseline::{
-    AnalyzerScope, FindingPublishingFrequency, Notifications, SecurityBaselineSpec, SecurityHubStandard,
-};
+use orgops_api::baseline::{AnalyzerScope, Controls, FindingPublishingFrequency, Notifications, SecurityHubStandard};
 use serde_json::{Map, Value, json};
 
 /// The condition true in the baseline's home region: global resource types are recorded
@@ -14,16 +12,17 @@ const HOME_REGION: &str = "HomeRegion";
 
 /// The region that records global resources and holds a multi-region trail: the Config
 /// control's `globalResourcesRegion`, else the first target region.
-pub fn home_region(spec: &SecurityBaselineSpec) -> &str {
-    match &spec.controls.config {
+pub fn home_region<'a>(controls: &'a Controls, regions: &'a [String]) -> &'a str {
+    match &controls.config {
         Some(config) => &config.global_resources_region,
-        None => spec.targets.regions.first().map(String::as_str).unwrap_or("us-east-1"),
+        None => regions.first().map(String::as_str).unwrap_or("us-east-1"),
     }
 }
 
-/// The template, as JSON text with sorted keys and a trailing newline.
-pub fn render(spec: &SecurityBaselineSpec) -> String {
-    let mut text = serde_json::to_string_pretty(&template(spec)).expect("a JSON value serializes");
+/// The template of `controls` deployed to `regions`, as JSON text with sorted keys and a
+/// trailing newline.
+pub fn render(controls: &Controls, regions: &[String]) -> String {
+    let mut text = serde_json::to_string_pretty(&template(controls, regions)).expect("a JSON value serializes");
     text.push('\n');
     text
 }
@@ -37,8 +36,7 @@ fn reference(name: &str) -> Value {
 }
 
 /// The template as a JSON value.
-pub fn template(spec: &SecurityBaselineSpec) -> Value {
-    let controls = &spec.controls;
+pub fn template(controls: &Controls, regions: &[String]) -> Value {
     let mut resources = Map::new();
     let mut enabled = Vec::new();
     if let Some(guard_duty) = &controls.guard_duty {
@@ -137,7 +135,8 @@ pub fn template(spec: &SecurityBaselineSpec) -> Value {
         "Resources": resources,
     });
     if controls.config.is_some() || controls.cloud_trail.is_some() {
-        template["Conditions"] = json!({ HOME_REGION: {"Fn::Equals": [reference("AWS::Region"), home_region(spec)]} });
+        template["Conditions"] =
+            json!({ HOME_REGION: {"Fn::Equals": [reference("AWS::Region"), home_region(controls, regions)]} });
     }
     template
 }
@@ -296,4 +295,27 @@ fn notification_resources(n: &Notifications, resources: &mut Map<String, Value>)
             }}),
         );
     }
+}
+
+/// The largest template body CreateStackSet and UpdateStackSet take, in bytes.
+const MAX_TEMPLATE_BYTES: usize = 51_200;
+
+/// Checks a custom template before it reaches CloudFormation: within the size limit, a
+/// JSON or YAML mapping with resources, declaring every parameter the spec sets.
+pub fn check_custom(body: &str, parameters: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    if body.len() > MAX_TEMPLATE_BYTES {
+        return Err(format!("{} bytes, above CloudFormation's limit of {MAX_TEMPLATE_BYTES}", body.len()));
+    }
+    let parsed: serde_yaml::Value = serde_yaml::from_str(body).map_err(|e| format!("is neither JSON nor YAML: {e}"))?;
+    let resources = parsed.get("Resources").and_then(serde_yaml::Value::as_mapping);
+    if resources.is_none_or(serde_yaml::Mapping::is_empty) {
+        return Err("has no Resources: a CloudFormation template declares at least one resource".into());
+    }
+    let declared = parsed.get("Parameters").and_then(serde_yaml::Value::as_mapping);
+    for key in parameters.keys() {
+        if !declared.is_some_and(|d| d.contains_key(key.as_str())) {
+            return Err(format!("spec.parameters.{key} is not a parameter the template declares"));
+        }
+    }
+    Ok(())
 }

@@ -1,8 +1,9 @@
 //! The template against snapshots (`tests/baseline/*.template.json`, which `make test`
 //! also runs cfn-lint on), and the rules the snapshots show.
 
-use super::template::{render, template};
+use super::template;
 use orgops_api::SecurityBaseline;
+use orgops_api::baseline::SecurityBaselineSpec;
 use std::path::PathBuf;
 
 fn root() -> PathBuf {
@@ -12,6 +13,14 @@ fn root() -> PathBuf {
 fn baseline(relative: &str) -> SecurityBaseline {
     let text = std::fs::read_to_string(root().join(relative)).unwrap();
     serde_yaml::from_str(&text).unwrap()
+}
+
+fn render(spec: &SecurityBaselineSpec) -> String {
+    template::render(spec.controls.as_ref().expect("generated controls"), &spec.targets.regions)
+}
+
+fn template(spec: &SecurityBaselineSpec) -> serde_json::Value {
+    template::template(spec.controls.as_ref().expect("generated controls"), &spec.targets.regions)
 }
 
 /// The SecurityBaselines with a snapshot: (spec file, snapshot file).
@@ -41,7 +50,7 @@ fn every_variant_renders_its_snapshot_byte_for_byte() {
 fn the_same_spec_renders_the_same_bytes() {
     let spec = baseline("tests/baseline/everything.yaml").spec;
     let mut shuffled = spec.clone();
-    shuffled.controls.security_hub.as_mut().unwrap().standards.reverse();
+    shuffled.controls.as_mut().unwrap().security_hub.as_mut().unwrap().standards.reverse();
     assert_eq!(render(&spec), render(&spec));
     assert_eq!(render(&spec), render(&shuffled), "the order of standards does not matter");
 }
@@ -55,8 +64,8 @@ fn global_resources_and_a_multi_region_trail_live_in_the_home_region_only() {
     assert_eq!(recording["IncludeGlobalResourceTypes"]["Fn::If"][0], "HomeRegion");
     assert_eq!(t["Resources"]["CloudTrail"]["Condition"], "HomeRegion", "multi-region: one trail");
 
-    spec.controls.cloud_trail.as_mut().unwrap().multi_region = false;
-    spec.controls.config = None;
+    spec.controls.as_mut().unwrap().cloud_trail.as_mut().unwrap().multi_region = false;
+    spec.controls.as_mut().unwrap().config = None;
     let t = template(&spec);
     assert!(t["Resources"]["CloudTrail"].get("Condition").is_none(), "a trail per region");
     assert_eq!(t["Conditions"]["HomeRegion"]["Fn::Equals"][1], "ap-northeast-1", "else the first target region");
@@ -77,7 +86,7 @@ fn each_notification_is_one_rule_and_slack_adds_a_chatbot_channel() {
     assert_eq!(resources["ChatbotSlackChannel"]["Properties"]["SlackChannelId"], "C0456FGHIJ");
 
     let mut quiet = spec.clone();
-    let n = quiet.controls.notifications.as_mut().unwrap();
+    let n = quiet.controls.as_mut().unwrap().notifications.as_mut().unwrap();
     (n.health_events, n.failed_sign_ins, n.guard_duty_min_severity, n.slack) = (false, false, None, None);
     let t = template(&quiet);
     let resources = t["Resources"].as_object().unwrap();
@@ -98,7 +107,8 @@ mod kind {
     use crate::aws::fake::FakeOrg;
     use crate::aws::fake_stack_sets::FakeStackSets;
     use crate::aws::stack_sets::OperationState;
-    use crate::kinds::directory::fake::Accounts;
+    use crate::aws::{AwsError, FailureKind};
+    use crate::kinds::directory::fake::{Accounts, Maps};
     use crate::policy::{Policy, PolicyStore};
     use crate::reconcile::NoSink;
     use crate::reconcile::error::{ErrorClass, TerminalReason};
@@ -108,8 +118,10 @@ mod kind {
     struct Fixture {
         org: Arc<FakeOrg>,
         stack_sets: Arc<FakeStackSets>,
-        kind: BaselineKind<Arc<FakeStackSets>, Arc<FakeOrg>, Accounts>,
+        kind: BaselineKind<Arc<FakeStackSets>, Arc<FakeOrg>, Accounts, Maps>,
     }
+
+    const DAY: Duration = Duration::from_secs(86_400);
 
     fn fixture() -> Fixture {
         let org = Arc::new(FakeOrg::new());
@@ -123,7 +135,13 @@ mod kind {
             .unwrap()
             .ou_accounts
             .insert(PAYROLL_OU.into(), vec!["111100000001".into(), "111100000002".into()]);
-        let kind = BaselineKind::new(stack_sets.clone(), Arc::new(OrgCache::new(org.clone())), Accounts::default());
+        let kind = BaselineKind::new(
+            stack_sets.clone(),
+            Arc::new(OrgCache::new(org.clone())),
+            Accounts::default(),
+            Maps::default(),
+            DAY,
+        );
         Fixture { org, stack_sets, kind }
     }
 
@@ -232,7 +250,7 @@ mod kind {
         let diffs = [FieldDiff::new("template", "", "")];
         f.kind.update(&changed, &mut status, &diffs).await.unwrap();
         // Another writer's operation, say, is still running: a wait, never a failure.
-        let error = f.kind.update(&changed, &mut status, &[FieldDiff::new("instances", "", "")]).await.unwrap_err();
+        let error = f.kind.update(&changed, &mut status, &diffs).await.unwrap_err();
         assert_eq!(error.class, ErrorClass::Waiting, "{error:?}");
     }
 
@@ -263,6 +281,144 @@ mod kind {
         let mut status = created(&f, &obj).await;
         assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::InProgress(_)));
         assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::Done(_)));
-        assert!(f.stack_sets.state.lock().unwrap().sets.is_empty());
+        let s = f.stack_sets.state.lock().unwrap();
+        assert!(s.sets.is_empty());
+        assert_eq!(s.deleted_stacks.len(), 4, "deleted through their OU");
+    }
+
+    fn operation_action(status: &SecurityBaselineStatus) -> Option<(&str, &str)> {
+        status.last_operation.as_ref().map(|o| (o.action.as_str(), o.status.as_str()))
+    }
+
+    const CUSTOM: &str = "Parameters:\n  Level:\n    Type: String\nResources:\n  Topic:\n    Type: AWS::SNS::Topic\n";
+
+    #[tokio::test]
+    async fn a_custom_template_comes_from_its_config_map_with_its_parameters() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({
+            "controls": null,
+            "template": {"configMapName": "payroll-template", "key": "template.yaml"},
+            "parameters": {"Level": "high"}
+        }));
+        let mut status = SecurityBaselineStatus::default();
+        assert_eq!(f.kind.observe(&obj, &mut status).await, Ok(Observation::Absent));
+        let error = f.kind.create(&obj, &mut status, &NoSink).await.unwrap_err();
+        assert_eq!(error.class, ErrorClass::Retryable, "the ConfigMap may come with the next sync: {error:?}");
+        assert!(error.message.contains("ConfigMap payroll/payroll-template does not exist"), "{}", error.message);
+
+        let key = ("payroll".to_string(), "payroll-template".to_string());
+        let data = |body: &str| BTreeMap::from([("template.yaml".to_string(), body.to_string())]);
+        f.kind.config_maps.0.lock().unwrap().insert(key.clone(), data("Resources: {}\n"));
+        let error = f.kind.create(&obj, &mut status, &NoSink).await.unwrap_err();
+        assert_eq!(error.reason, TerminalReason::Invalid);
+        assert!(error.message.contains("has no Resources"), "{}", error.message);
+        f.kind.config_maps.0.lock().unwrap().insert(key.clone(), data("Resources:\n  T: {Type: AWS::SNS::Topic}\n"));
+        let error = f.kind.create(&obj, &mut status, &NoSink).await.unwrap_err();
+        assert!(error.message.contains("spec.parameters.Level is not a parameter"), "{}", error.message);
+        assert_eq!(f.stack_sets.log.calls(), ["DescribeStackSet"], "no write reached AWS");
+
+        f.kind.config_maps.0.lock().unwrap().insert(key.clone(), data(CUSTOM));
+        f.kind.create(&obj, &mut status, &NoSink).await.unwrap();
+        let set = f.stack_sets.state.lock().unwrap().sets["orgops-payroll-payroll-baseline"].clone();
+        assert_eq!((set.template.as_str(), set.parameters["Level"].as_str()), (CUSTOM, "high"));
+
+        // An edit of the ConfigMap, and a parameter changed out of band, are both differences.
+        let edited = CUSTOM.replace("Topic:", "Alerts:");
+        f.kind.config_maps.0.lock().unwrap().insert(key, data(&edited));
+        f.stack_sets.state.lock().unwrap().sets.get_mut("orgops-payroll-payroll-baseline").unwrap().parameters =
+            BTreeMap::from([("Level".to_string(), "low".to_string())]);
+        let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+            panic!("present")
+        };
+        assert_eq!(diffs.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(), ["template", "parameters.Level"]);
+        f.kind.update(&obj, &mut status, &diffs).await.unwrap();
+        let set = f.stack_sets.state.lock().unwrap().sets["orgops-payroll-payroll-baseline"].clone();
+        assert_eq!((set.template, set.parameters["Level"].as_str()), (edited, "high"));
+    }
+
+    #[tokio::test]
+    async fn listed_accounts_get_a_self_managed_stack_set_and_only_admins_reach_the_management_account() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({
+            "targets": {"accounts": [{"accountId": "111100000002"}, {"accountId": "222200000002"}], "regions": ["us-east-1"]}
+        }));
+        let mut status = created(&f, &obj).await;
+        let instances = f.stack_sets.state.lock().unwrap().instances["orgops-payroll-payroll-baseline"].clone();
+        let placed: Vec<(&str, Option<&str>)> =
+            instances.iter().map(|i| (i.account.as_str(), i.ou.as_deref())).collect();
+        assert_eq!(placed, [("111100000002", None), ("222200000002", None)], "by account, through no OU");
+        f.kind.observe(&obj, &mut status).await.unwrap();
+        assert_eq!(status.instance_summary.as_deref(), Some("2/2"));
+
+        let policy: Policy = serde_yaml::from_str("namespaces: {payroll: {accounts: ['000000000000']}}").unwrap();
+        let management = baseline(
+            serde_json::json!({"targets": {"accounts": [{"accountId": "000000000000"}], "regions": ["us-east-1"]}}),
+        );
+        let error = f.kind.check_policy(&management, &PolicyStore::fixed(policy).grants("payroll")).await.unwrap_err();
+        assert_eq!(error.reason, TerminalReason::Forbidden);
+        assert!(error.message.contains("management account"), "{}", error.message);
+    }
+
+    #[tokio::test]
+    async fn cloudformation_drift_detection_runs_rarely_and_its_findings_are_reported() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({}));
+        let mut status = created(&f, &obj).await;
+        f.kind.observe(&obj, &mut status).await.unwrap();
+        f.kind.audit(&obj, &mut status).await.unwrap();
+        assert_eq!(operation_action(&status), Some(("DETECT_DRIFT", "SUCCEEDED")));
+        f.kind.audit(&obj, &mut status).await.unwrap();
+        assert_eq!(f.stack_sets.log.count("DetectStackSetDrift"), 1, "not again before the interval");
+        let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+            panic!("present")
+        };
+        assert!(diffs.is_empty(), "{diffs:?}");
+        assert_eq!(status.drift_status.as_deref(), Some("IN_SYNC"));
+
+        // Someone changes a detector in one account: the next detection finds it, and it
+        // is reported, never "corrected" by an update that would not restore it.
+        f.stack_sets.state.lock().unwrap().instances.get_mut("orgops-payroll-payroll-baseline").unwrap()[0]
+            .drift_status = Some("DRIFTED".into());
+        status.drift_checked_at = Some("2020-01-01T00:00:00Z".into());
+        f.kind.audit(&obj, &mut status).await.unwrap();
+        let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+            panic!("present")
+        };
+        assert_eq!(status.drift_status.as_deref(), Some("DRIFTED"));
+        assert_eq!(status.drifted_instances.len(), 1);
+        assert_eq!(diffs.len(), 1);
+        assert!(diffs[0].report_only && diffs[0].path == "resources", "{diffs:?}");
+        assert!(diffs[0].actual.contains("111100000001/eu-west-1"), "{:?}", diffs[0]);
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_without_drift_detection_is_no_failure() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({}));
+        let mut status = created(&f, &obj).await;
+        let unsupported = AwsError {
+            operation: "cloudformation:DetectStackSetDrift".into(),
+            code: Some("InternalFailure".into()),
+            message: "not implemented".into(),
+            kind: FailureKind::Transient,
+        };
+        f.stack_sets.log.fail_next("DetectStackSetDrift", unsupported);
+        assert_eq!(f.kind.audit(&obj, &mut status).await, Ok(()));
+        assert_eq!(status.drift_status.as_deref(), Some("NOT_CHECKED"));
+        assert!(status.drift_checked_at.is_some(), "tried again after the interval, not at every pass");
+        f.kind.audit(&obj, &mut status).await.unwrap();
+        assert_eq!(f.stack_sets.log.count("DetectStackSetDrift"), 1);
+    }
+
+    #[tokio::test]
+    async fn retain_stacks_takes_the_instances_out_but_keeps_their_stacks() {
+        let f = fixture();
+        let obj = baseline(serde_json::json!({"retainStacks": true}));
+        let mut status = created(&f, &obj).await;
+        assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::InProgress(_)));
+        assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::Done(_)));
+        let s = f.stack_sets.state.lock().unwrap();
+        assert_eq!((s.retained_stacks.len(), s.deleted_stacks.len()), (4, 0));
+        assert!(s.sets.is_empty());
     }
 }
