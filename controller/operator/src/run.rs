@@ -9,6 +9,7 @@ use crate::aws::limits::RateLimiter;
 use crate::aws::member::{MemberAccess, MemberRoles};
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
+use crate::aws::regions::EnabledRegions;
 use crate::aws::route53::SdkRoute53;
 use crate::aws::sso_admin::{Instance, SdkSsoAdmin};
 use crate::aws::stack_sets::SdkStackSets;
@@ -99,7 +100,7 @@ pub struct RunArgs {
 type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement>;
 type PermissionSets = PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, Store<AwsAccount>>;
 type Subdomains = SubdomainKind<SdkRoute53, Store<AwsAccount>, Store<SubdomainDelegation>>;
-type Baselines = BaselineKind<SdkStackSets, SdkOrganizations, Store<AwsAccount>, Client>;
+type Baselines = BaselineKind<SdkStackSets, SdkOrganizations, Store<AwsAccount>, Client, SdkAccountManagement>;
 
 /// Whether a change to this AwsAccount may change what the request assigns: it names the
 /// account, or targets an OU the account may have joined or left.
@@ -166,7 +167,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
     let account_kind = AccountKind::new(
         org.clone(),
-        contacts,
+        contacts.clone(),
         AccountSettings { unconfirmed_create_grace: args.unconfirmed_create_grace },
     );
     let runner_settings = RunnerSettings {
@@ -200,6 +201,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         org.clone(),
         account_runner.store(),
         client.clone(),
+        EnabledRegions::new(contacts.clone()),
         args.stack_set_drift_interval,
     );
     let request_kind = PermissionSetKind::new(center, org, account_runner.store());

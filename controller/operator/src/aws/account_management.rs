@@ -1,9 +1,10 @@
-//! The AWS Account Management API (alternate contacts, account name): the calls orgops
-//! makes on member accounts, and their SDK implementation.
+//! The AWS Account Management API (alternate contacts, account name, enabled regions):
+//! the calls orgops makes on member accounts, and their SDK implementation.
 
 use super::{AwsError, CallGate};
 use aws_sdk_account::Client;
 use aws_sdk_account::types::AlternateContactType;
+use std::collections::BTreeMap;
 
 /// Which alternate contact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,6 +60,13 @@ pub trait AccountManagement: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
     /// PutAccountName.
     fn put_account_name(&self, account_id: &str, name: &str) -> impl Future<Output = Result<(), AwsError>> + Send;
+    /// ListRegions, all pages: each region with its opt status (ENABLED_BY_DEFAULT,
+    /// ENABLED, DISABLED, ...), of a member account, or of the calling management account
+    /// when `account_id` is `None`.
+    fn regions(
+        &self,
+        account_id: Option<&str>,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, AwsError>> + Send;
 }
 
 /// [`AccountManagement`] on the AWS SDK.
@@ -121,5 +129,33 @@ impl AccountManagement for SdkAccountManagement {
         let request = self.client.put_account_name().account_id(account_id).account_name(name).send();
         self.gate.send("account", "PutAccountName", request).await?;
         Ok(())
+    }
+
+    async fn regions(&self, account_id: Option<&str>) -> Result<BTreeMap<String, String>, AwsError> {
+        let list = self
+            .gate
+            .paginate(
+                "account",
+                "ListRegions",
+                |token| {
+                    self.client
+                        .list_regions()
+                        .set_account_id(account_id.map(str::to_string))
+                        .set_next_token(token)
+                        .send()
+                },
+                |out| {
+                    let found = out
+                        .regions()
+                        .iter()
+                        .filter_map(|r| {
+                            Some((r.region_name()?.to_string(), r.region_opt_status()?.as_str().to_string()))
+                        })
+                        .collect();
+                    (found, out.next_token().map(str::to_string))
+                },
+            )
+            .await?;
+        Ok(list.into_iter().collect())
     }
 }

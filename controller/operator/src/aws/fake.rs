@@ -238,6 +238,10 @@ pub struct FakeAccountManagement {
     pub contacts: Mutex<BTreeMap<(String, ContactType), ContactDetails>>,
     pub names: Mutex<BTreeMap<String, String>>,
     pub puts: Mutex<usize>,
+    /// ListRegions' answer per account (`None`: the management account); an account with
+    /// none scripted answers 404, as an endpoint without the call does.
+    pub regions: Mutex<BTreeMap<Option<String>, BTreeMap<String, String>>>,
+    pub region_calls: Mutex<usize>,
 }
 
 impl AccountManagement for Arc<FakeAccountManagement> {
@@ -253,5 +257,10 @@ impl AccountManagement for Arc<FakeAccountManagement> {
         *self.puts.lock().unwrap() += 1;
         self.names.lock().unwrap().insert(account_id.to_string(), name.to_string());
         Ok(())
+    }
+    async fn regions(&self, account_id: Option<&str>) -> Result<BTreeMap<String, String>, AwsError> {
+        *self.region_calls.lock().unwrap() += 1;
+        let scripted = self.regions.lock().unwrap().get(&account_id.map(str::to_string)).cloned();
+        scripted.ok_or_else(|| aws(FailureKind::Client, "NotFound", "404 Not Found"))
     }
 }

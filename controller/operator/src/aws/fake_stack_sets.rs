@@ -89,7 +89,7 @@ impl StackSets for Arc<FakeStackSets> {
     async fn create_instances(
         &self,
         name: &str,
-        targets: &[Target],
+        target: &Target,
         regions: &[String],
         _: &Preferences,
         operation: &str,
@@ -98,15 +98,13 @@ impl StackSets for Arc<FakeStackSets> {
         let id = self.start(operation)?;
         let mut s = self.state.lock().unwrap();
         let mut accounts: Vec<(String, Option<String>)> = Vec::new();
-        for target in targets {
-            if target.ous.is_empty() {
-                accounts.extend(target.accounts.iter().map(|a| (a.clone(), None)));
-            }
-            for ou in &target.ous {
-                let in_ou = s.ou_accounts.get(ou).cloned().unwrap_or_default();
-                let chosen = in_ou.into_iter().filter(|a| target.accounts.is_empty() || target.accounts.contains(a));
-                accounts.extend(chosen.map(|a| (a, Some(ou.clone()))));
-            }
+        if target.ous.is_empty() {
+            accounts.extend(target.accounts.iter().map(|a| (a.clone(), None)));
+        }
+        for ou in &target.ous {
+            let in_ou = s.ou_accounts.get(ou).cloned().unwrap_or_default();
+            let chosen = in_ou.into_iter().filter(|a| target.accounts.is_empty() || target.accounts.contains(a));
+            accounts.extend(chosen.map(|a| (a, Some(ou.clone()))));
         }
         let list = s.instances.entry(name.into()).or_default();
         for (account, ou) in accounts {

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod member;
 pub mod org_cache;
 pub mod organizations;
+pub mod regions;
 pub mod route53;
 pub mod sso_admin;
 pub mod stack_sets;

@@ -149,7 +149,7 @@ pub trait StackSets: Send + Sync + 'static {
     fn create_instances(
         &self,
         name: &str,
-        targets: &[Target],
+        target: &Target,
         regions: &[String],
         preferences: &Preferences,
         operation: &str,
@@ -292,29 +292,23 @@ impl StackSets for SdkStackSets {
     async fn create_instances(
         &self,
         name: &str,
-        targets: &[Target],
+        target: &Target,
         regions: &[String],
         preferences: &Preferences,
         operation: &str,
     ) -> Result<String, AwsError> {
-        // One call per target: each OU is narrowed to its own missing accounts.
-        let mut last = operation.to_string();
-        for (index, target) in targets.iter().enumerate() {
-            let id = if index == 0 { operation.to_string() } else { format!("{operation}-{index}") };
-            let request = self
-                .client
-                .create_stack_instances()
-                .stack_set_name(name)
-                .set_deployment_targets(target.sdk())
-                .set_accounts(target.listed_accounts())
-                .set_regions(Some(regions.to_vec()))
-                .operation_preferences(preferences.sdk())
-                .operation_id(&id)
-                .send();
-            let out = self.gate.send(SERVICE, "CreateStackInstances", request).await?;
-            last = out.operation_id().unwrap_or(&id).to_string();
-        }
-        Ok(last)
+        let request = self
+            .client
+            .create_stack_instances()
+            .stack_set_name(name)
+            .set_deployment_targets(target.sdk())
+            .set_accounts(target.listed_accounts())
+            .set_regions(Some(regions.to_vec()))
+            .operation_preferences(preferences.sdk())
+            .operation_id(operation)
+            .send();
+        let out = self.gate.send(SERVICE, "CreateStackInstances", request).await?;
+        Ok(out.operation_id().unwrap_or(operation).to_string())
     }
 
     async fn delete_instances(

@@ -6,8 +6,10 @@
 
 pub mod template;
 
+use crate::aws::account_management::AccountManagement;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::Organizations;
+use crate::aws::regions::EnabledRegions;
 use crate::aws::stack_sets::{OperationState, Preferences, StackInstance, StackSetSpec, StackSets, Target};
 use crate::kinds::aws_error;
 use crate::kinds::directory::{AccountDirectory, ConfigMaps};
@@ -50,11 +52,12 @@ pub fn print_template(file: &Path) -> anyhow::Result<()> {
 }
 
 /// The SecurityBaseline implementation of [`ManagedKind`].
-pub struct BaselineKind<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> {
+pub struct BaselineKind<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps, R: AccountManagement> {
     stack_sets: S,
     org: Arc<OrgCache<O>>,
     accounts: A,
     config_maps: C,
+    regions: EnabledRegions<R>,
     drift_interval: Duration,
 }
 
@@ -89,11 +92,48 @@ fn stack_set_error(error: crate::aws::AwsError) -> Error {
     aws_error(error)
 }
 
-impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> BaselineKind<S, O, A, C> {
-    /// A kind on the shared organization snapshot and AwsAccounts, asking CloudFormation
-    /// to detect drift every `drift_interval`.
-    pub fn new(stack_sets: S, org: Arc<OrgCache<O>>, accounts: A, config_maps: C, drift_interval: Duration) -> Self {
-        BaselineKind { stack_sets, org, accounts, config_maps, drift_interval }
+impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps, R: AccountManagement>
+    BaselineKind<S, O, A, C, R>
+{
+    /// A kind on the shared organization snapshot and AwsAccounts, skipping the regions
+    /// `regions` says an account has not enabled, and asking CloudFormation to detect
+    /// drift every `drift_interval`.
+    pub fn new(
+        stack_sets: S,
+        org: Arc<OrgCache<O>>,
+        accounts: A,
+        config_maps: C,
+        regions: EnabledRegions<R>,
+        drift_interval: Duration,
+    ) -> Self {
+        BaselineKind { stack_sets, org, accounts, config_maps, regions, drift_interval }
+    }
+
+    /// The placements the stack set can reach: every placement but those in a region
+    /// the account has not enabled, which are listed in `status.skippedRegions`.
+    async fn reach(
+        &self,
+        obj: &SecurityBaseline,
+        status: &mut SecurityBaselineStatus,
+    ) -> Result<Vec<Placement>, Error> {
+        let placements = self.placements(obj)?;
+        let management = self.org.read(|s| s.management_account().map(str::to_string));
+        let accounts: BTreeSet<&str> = placements.iter().map(|p| p.account.as_str()).collect();
+        let mut skipped: BTreeSet<(String, String)> = BTreeSet::new();
+        for account in accounts {
+            let asked = (management.as_deref() != Some(account)).then_some(account);
+            let missing = self.regions.not_enabled(asked, &obj.spec.targets.regions).await.map_err(aws_error)?;
+            skipped.extend(missing.into_iter().map(|region| (account.to_string(), region)));
+        }
+        status.skipped_regions = skipped
+            .iter()
+            .map(|(account, region)| InstanceFailure {
+                account_id: account.clone(),
+                region: region.clone(),
+                reason: "the account has not enabled this opt-in region".into(),
+            })
+            .collect();
+        Ok(placements.into_iter().filter(|p| !skipped.contains(&(p.account.clone(), p.region.clone()))).collect())
     }
 
     /// The stack set the spec asks for: the generated or custom template, its parameters
@@ -213,25 +253,31 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> Baselin
         self.settle_operation(name, status).await
     }
 
-    /// The instances still to create: per OU, narrowed to its missing accounts, or the
-    /// missing listed accounts.
-    fn missing_targets(placements: &[Placement], instances: &[StackInstance]) -> (Vec<Target>, BTreeSet<String>) {
+    /// The instances still to create, one operation's worth per group: the accounts that
+    /// miss the same regions go together, narrowed from their OUs (or listed, for a
+    /// self-managed stack set).
+    fn missing_groups(placements: &[Placement], instances: &[StackInstance]) -> Vec<(Target, Vec<String>)> {
         let present: BTreeSet<(&str, &str)> =
             instances.iter().map(|i| (i.account.as_str(), i.region.as_str())).collect();
-        let mut by_ou: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
-        let mut regions = BTreeSet::new();
+        let mut by_account: BTreeMap<&str, (Option<&String>, Vec<String>)> = BTreeMap::new();
         for p in placements.iter().filter(|p| !present.contains(&(p.account.as_str(), p.region.as_str()))) {
-            by_ou.entry(p.ou.clone()).or_default().insert(p.account.clone());
-            regions.insert(p.region.clone());
+            let entry = by_account.entry(p.account.as_str()).or_insert((p.ou.as_ref(), Vec::new()));
+            entry.1.push(p.region.clone());
         }
-        let targets = by_ou
+        let mut groups: BTreeMap<Vec<String>, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
+        for (account, (ou, regions)) in by_account {
+            let group = groups.entry(regions).or_default();
+            group.0.extend(ou.cloned());
+            group.1.push(account.to_string());
+        }
+        groups
             .into_iter()
-            .map(|(ou, accounts)| Target { ous: ou.into_iter().collect(), accounts: accounts.into_iter().collect() })
-            .collect();
-        (targets, regions)
+            .map(|(regions, (ous, accounts))| (Target { ous: ous.into_iter().collect(), accounts }, regions))
+            .collect()
     }
 
-    /// Starts creating the instances still missing: `None` when none are.
+    /// Starts creating missing instances, one group per operation: `None` when none are
+    /// missing. Later groups are created on the passes after this operation finished.
     async fn cover(
         &self,
         obj: &SecurityBaseline,
@@ -239,20 +285,17 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> Baselin
         status: &mut SecurityBaselineStatus,
         instances: &[StackInstance],
     ) -> Result<Option<(bool, String)>, Error> {
-        let placements = self.placements(obj)?;
-        let (targets, regions) = Self::missing_targets(&placements, instances);
-        if targets.is_empty() {
+        let placements = self.reach(obj, status).await?;
+        let Some((target, regions)) = Self::missing_groups(&placements, instances).into_iter().next() else {
             return Ok(None);
-        }
-        let regions: Vec<String> = regions.into_iter().collect();
+        };
         let operation = Self::operation_id(obj, "cover");
         let id = self
             .stack_sets
-            .create_instances(name, &targets, &regions, &Self::preferences(obj), &operation)
+            .create_instances(name, &target, &regions, &Self::preferences(obj), &operation)
             .await
             .map_err(stack_set_error)?;
-        let accounts: BTreeSet<&String> = targets.iter().flat_map(|t| &t.accounts).collect();
-        let message = format!("deploying to {} accounts × {} regions", accounts.len(), regions.len());
+        let message = format!("deploying to {} accounts × {} regions", target.accounts.len(), regions.len());
         Ok(Some((self.started(name, status, id, "CREATE").await?, message)))
     }
 
@@ -263,7 +306,7 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> Baselin
         name: &str,
         status: &mut SecurityBaselineStatus,
     ) -> Result<(), Error> {
-        let placements = self.placements(obj)?;
+        let placements = self.reach(obj, status).await?;
         let instances = self.stack_sets.instances(name).await.map_err(stack_set_error)?;
         summarize(status, &placements, &instances, obj.spec.targets.regions.len());
         Ok(())
@@ -328,7 +371,9 @@ fn summarize(
         .collect();
 }
 
-impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> ManagedKind for BaselineKind<S, O, A, C> {
+impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps, R: AccountManagement> ManagedKind
+    for BaselineKind<S, O, A, C, R>
+{
     type Resource = SecurityBaseline;
     const KIND: &'static str = "SecurityBaseline";
 
@@ -402,7 +447,7 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> Managed
             return Ok(Observation::Present { diffs: Vec::new(), availability: Availability::Available, linked });
         }
         let desired = self.desired(obj).await?;
-        let placements = self.placements(obj)?;
+        let placements = self.reach(obj, status).await?;
         let instances = self.stack_sets.instances(&name).await.map_err(stack_set_error)?;
         summarize(status, &placements, &instances, obj.spec.targets.regions.len());
         let mut diffs = Vec::new();
@@ -424,9 +469,9 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps> Managed
         if outdated > 0 && diffs.is_empty() {
             diffs.push(FieldDiff::new("template", "every instance CURRENT", format!("{outdated} instances OUTDATED")));
         }
-        let (missing, _) = Self::missing_targets(&placements, &instances);
+        let missing = Self::missing_groups(&placements, &instances);
         if !missing.is_empty() {
-            let accounts: BTreeSet<&String> = missing.iter().flat_map(|t| &t.accounts).collect();
+            let accounts: BTreeSet<&String> = missing.iter().flat_map(|(t, _)| &t.accounts).collect();
             let accounts: Vec<&str> = accounts.into_iter().map(String::as_str).collect();
             diffs.push(FieldDiff::new(
                 "instances",

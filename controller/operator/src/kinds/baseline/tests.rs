@@ -104,7 +104,7 @@ fn only_the_chosen_controls_appear() {
 
 mod kind {
     use super::super::*;
-    use crate::aws::fake::FakeOrg;
+    use crate::aws::fake::{FakeAccountManagement, FakeOrg};
     use crate::aws::fake_stack_sets::FakeStackSets;
     use crate::aws::stack_sets::OperationState;
     use crate::aws::{AwsError, FailureKind};
@@ -118,7 +118,8 @@ mod kind {
     struct Fixture {
         org: Arc<FakeOrg>,
         stack_sets: Arc<FakeStackSets>,
-        kind: BaselineKind<Arc<FakeStackSets>, Arc<FakeOrg>, Accounts, Maps>,
+        regions: Arc<FakeAccountManagement>,
+        kind: BaselineKind<Arc<FakeStackSets>, Arc<FakeOrg>, Accounts, Maps, Arc<FakeAccountManagement>>,
     }
 
     const DAY: Duration = Duration::from_secs(86_400);
@@ -135,14 +136,16 @@ mod kind {
             .unwrap()
             .ou_accounts
             .insert(PAYROLL_OU.into(), vec!["111100000001".into(), "111100000002".into()]);
+        let regions = Arc::new(FakeAccountManagement::default());
         let kind = BaselineKind::new(
             stack_sets.clone(),
             Arc::new(OrgCache::new(org.clone())),
             Accounts::default(),
             Maps::default(),
+            EnabledRegions::new(regions.clone()),
             DAY,
         );
-        Fixture { org, stack_sets, kind }
+        Fixture { org, stack_sets, regions, kind }
     }
 
     fn baseline(extra: serde_json::Value) -> SecurityBaseline {
@@ -420,5 +423,43 @@ mod kind {
         let s = f.stack_sets.state.lock().unwrap();
         assert_eq!((s.retained_stacks.len(), s.deleted_stacks.len()), (4, 0));
         assert!(s.sets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_region_an_account_has_not_enabled_is_skipped_and_listed_not_failed() {
+        let f = fixture();
+        let statuses = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(r, s)| (r.to_string(), s.to_string())).collect()
+        };
+        *f.regions.regions.lock().unwrap() = BTreeMap::from([
+            (None, statuses(&[("us-east-1", "ENABLED_BY_DEFAULT"), ("af-south-1", "ENABLED")])),
+            (Some("111100000001".into()), statuses(&[("af-south-1", "ENABLED")])),
+            (Some("111100000002".into()), statuses(&[("af-south-1", "DISABLED")])),
+        ]);
+        let obj = baseline(
+            serde_json::json!({"targets": {"organizationalUnits": ["Workloads/Payroll"], "regions": ["us-east-1", "af-south-1"]}}),
+        );
+        let mut status = created(&f, &obj).await;
+        // The accounts missing different regions are two operations, one after the other.
+        let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+            panic!("present")
+        };
+        assert_eq!(diffs.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(), ["instances"]);
+        f.kind.update(&obj, &mut status, &diffs).await.unwrap();
+        assert_eq!(f.stack_sets.log.count("CreateStackInstances"), 2);
+        let instances = f.stack_sets.state.lock().unwrap().instances["orgops-payroll-payroll-baseline"].clone();
+        let placed: BTreeSet<(&str, &str)> =
+            instances.iter().map(|i| (i.account.as_str(), i.region.as_str())).collect();
+        assert_eq!(placed.len(), 3);
+        assert!(!placed.contains(&("111100000002", "af-south-1")), "{placed:?}");
+        let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+            panic!("present")
+        };
+        assert!(diffs.is_empty(), "a skipped region is not a missing instance: {diffs:?}");
+        assert_eq!(status.instance_summary.as_deref(), Some("3/3"));
+        let skipped: Vec<(&str, &str)> =
+            status.skipped_regions.iter().map(|s| (s.account_id.as_str(), s.region.as_str())).collect();
+        assert_eq!(skipped, [("111100000002", "af-south-1")]);
+        assert!(status.failures.is_empty());
     }
 }
