@@ -199,6 +199,26 @@ fn invalid_objects() -> Vec<Case> {
             "spec.controls.guardDuty.findingPublishingFrequency",
         ),
         case(
+            "ous-and-accounts",
+            BASELINE,
+            json!({"spec": {"targets": {"accounts": [{"accountId": "123456789012"}]}}}),
+            "spec.targets",
+        ),
+        case(
+            "controls-and-template",
+            BASELINE,
+            json!({"spec": {"template": {"configMapName": "t", "key": "template.yaml"}}}),
+            "spec",
+        ),
+        case("neither-controls-nor-template", BASELINE, json!({"spec": {"controls": null}}), "spec"),
+        case("parameters-without-template", BASELINE, json!({"spec": {"parameters": {"Level": "high"}}}), "spec"),
+        case(
+            "count-and-percentage",
+            BASELINE,
+            json!({"spec": {"operationPreferences": {"maxConcurrentCount": 2}}}),
+            "spec.operationPreferences",
+        ),
+        case(
             "failure-tolerance-over-100",
             BASELINE,
             json!({"spec": {"operationPreferences": {"failureTolerancePercentage": 150}}}),
@@ -264,7 +284,9 @@ async fn invalid_objects_are_rejected_with_the_field_named() {
 #[tokio::test]
 async fn every_example_is_accepted() {
     let client = client().await;
-    ensure_namespace(&client, "payroll").await;
+    for namespace in ["payroll", "platform"] {
+        ensure_namespace(&client, namespace).await;
+    }
     let examples = repo_root().join("examples");
     // A server-side dry run goes through the whole admission chain without storing.
     let out = kubectl(&["apply", "--dry-run=server", "-f", examples.to_str().unwrap()]);

@@ -366,3 +366,41 @@ async fn a_custom_template_from_a_config_map_reaches_listed_accounts_and_follows
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_rollout_to_ten_accounts_in_two_regions_costs_two_writes() {
+    let ns = "baseline-cost";
+    let org = organizations().await;
+    let _accounts = orgops_e2e::accounts::setup(ns).await;
+    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
+    aws::ensure_ou(&org, PAYROLL, ns).await;
+    let ou = format!("{PAYROLL}/{ns}");
+    // Accounts that exist before the baseline: the OU target reaches them without any AwsAccount.
+    for index in 0..10 {
+        let email = format!("member{index}@baseline-cost.example.com");
+        if aws::accounts_with_email(&org, &email).await.is_empty() {
+            aws::create_account_in(&org, &format!("member{index}"), &email, &ou).await;
+        }
+    }
+    let (proxy, calls) = orgops_e2e::proxy::counting().await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.aws_endpoint = Some(proxy);
+    let _operator = Operator::start(options).await;
+    let spec = json!({"targets": {"organizationalUnits": [ou], "regions": ["eu-west-1", "us-east-1"]},
+                      "controls": {"guardDuty": {}, "notifications": {}}});
+    apply(&api, &security_baseline(ns, "security", spec)).await.unwrap();
+    let started = std::time::Instant::now();
+    eventually(60, "20/20 instances, Ready", || async {
+        let object = api.get("security").await.ok()?;
+        let ready = condition(&object, "Ready").is_some_and(|c| c.0 == "True");
+        (ready && status_str(&object, "instanceSummary") == "20/20").then_some(())
+    })
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let counted = calls.lock().unwrap().clone();
+    let stack_set_calls: Vec<(&String, &u32)> = counted.iter().filter(|(op, _)| op.contains("Stack")).collect();
+    eprintln!("rollout to 10 accounts × 2 regions: Ready in {elapsed:.1} s; StackSets calls {stack_set_calls:?}");
+    let count = |op: &str| counted.get(op).copied().unwrap_or(0);
+    assert_eq!((count("CreateStackSet"), count("CreateStackInstances")), (1, 1), "{stack_set_calls:?}");
+    assert_eq!(count("UpdateStackSet") + count("DeleteStackInstances"), 0, "{stack_set_calls:?}");
+}
