@@ -25,6 +25,8 @@ pub struct Metrics {
     pub drift_corrected: IntCounterVec,
     /// 1 for each object whose AWS resource differs from its spec and is left so.
     pub drifted: IntGaugeVec,
+    /// 1 for each object that is not Ready.
+    pub not_ready: IntGaugeVec,
     /// Objects refused by the platform policy, by kind.
     pub forbidden: IntCounterVec,
     /// AWS API calls by service, operation and outcome.
@@ -89,10 +91,11 @@ impl Metrics {
                 "1 while the object's AWS resource differs from its spec and is left so",
                 &["kind", "namespace", "name"],
             ),
+            not_ready: gauge("orgops_not_ready", "1 while the object is not Ready", &["kind", "namespace", "name"]),
             forbidden: counter("orgops_forbidden_total", "Objects refused by the platform policy, by kind", &["kind"]),
             aws_calls: counter(
                 "orgops_aws_api_calls_total",
-                "AWS API calls by service, operation and outcome (success, throttled, client_error, server_error, error)",
+                "AWS API calls by service, operation and outcome (success, throttled, server_error, client_error)",
                 &["service", "operation", "outcome"],
             ),
             pending: gauge(
@@ -120,28 +123,34 @@ impl Metrics {
             resync: Gauge::new("orgops_resync_seconds", "The configured resync period").expect("valid metric"),
             registry,
         };
-        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
-            Box::new(build_info),
-            Box::new(metrics.ready.clone()),
-            Box::new(metrics.leader.clone()),
-            Box::new(metrics.reconciles.clone()),
-            Box::new(metrics.reconcile_duration.clone()),
-            Box::new(metrics.resources.clone()),
-            Box::new(metrics.drift_detected.clone()),
-            Box::new(metrics.drift_corrected.clone()),
-            Box::new(metrics.drifted.clone()),
-            Box::new(metrics.forbidden.clone()),
-            Box::new(metrics.aws_calls.clone()),
-            Box::new(metrics.pending.clone()),
-            Box::new(metrics.sweep_duration.clone()),
-            Box::new(metrics.recheck_period.clone()),
-            Box::new(metrics.sweeps.clone()),
-            Box::new(metrics.resync.clone()),
-        ];
+        let collectors = metrics.collectors(build_info);
         for collector in collectors {
             metrics.registry.register(collector).expect("metric registered once");
         }
         metrics
+    }
+
+    /// Every metric, with `build_info`, to register.
+    fn collectors(&self, build_info: IntGauge) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![
+            Box::new(build_info),
+            Box::new(self.ready.clone()),
+            Box::new(self.leader.clone()),
+            Box::new(self.reconciles.clone()),
+            Box::new(self.reconcile_duration.clone()),
+            Box::new(self.resources.clone()),
+            Box::new(self.drift_detected.clone()),
+            Box::new(self.drift_corrected.clone()),
+            Box::new(self.drifted.clone()),
+            Box::new(self.not_ready.clone()),
+            Box::new(self.forbidden.clone()),
+            Box::new(self.aws_calls.clone()),
+            Box::new(self.pending.clone()),
+            Box::new(self.sweep_duration.clone()),
+            Box::new(self.recheck_period.clone()),
+            Box::new(self.sweeps.clone()),
+            Box::new(self.resync.clone()),
+        ]
     }
 
     /// The text exposition of every metric.
@@ -167,5 +176,53 @@ mod tests {
         assert!(text.contains(
             "orgops_aws_api_calls_total{operation=\"ListAccounts\",outcome=\"success\",service=\"organizations\"} 1"
         ));
+    }
+
+    /// The names of every exported metric.
+    fn exported() -> Vec<String> {
+        let metrics = Metrics::new();
+        let build_info = IntGauge::new("orgops_build_info", "build").unwrap();
+        let collectors = metrics.collectors(build_info);
+        collectors.iter().flat_map(|c| c.desc().into_iter().map(|d| d.fq_name.clone()).collect::<Vec<_>>()).collect()
+    }
+
+    /// The `orgops_*` names a text mentions.
+    fn mentioned(text: &str) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("orgops_") {
+            let tail = &rest[at..];
+            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+            names.insert(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    fn repository_file(relative: &str) -> String {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../").to_string() + relative;
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_dashboard_and_the_alerts_query_only_exported_metrics() {
+        let exported = exported();
+        let known = |name: &str| {
+            ["", "_bucket", "_sum", "_count"]
+                .iter()
+                .any(|suffix| name.strip_suffix(suffix).is_some_and(|base| exported.iter().any(|e| e == base)))
+        };
+        for file in ["charts/orgops/files/dashboard.json", "charts/orgops/files/alerts.yaml"] {
+            let unknown: Vec<String> = mentioned(&repository_file(file)).into_iter().filter(|n| !known(n)).collect();
+            assert!(unknown.is_empty(), "{file} queries metrics orgops does not export: {unknown:?}");
+        }
+    }
+
+    #[test]
+    fn every_exported_metric_is_documented() {
+        let documented = mentioned(&repository_file("docs/metrics.md"));
+        let missing: Vec<String> = exported().into_iter().filter(|n| !documented.contains(n)).collect();
+        assert!(missing.is_empty(), "docs/metrics.md lacks {missing:?}");
+        assert!(!mentioned("rate(orgops_nothing_total[5m])").is_empty(), "the scan finds names");
     }
 }

@@ -581,6 +581,12 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 self.metrics.resources.with_label_values(&[K::KIND, ready_label(was)]).dec();
             }
             self.metrics.resources.with_label_values(&[K::KIND, ready_label(ready)]).inc();
+            let (namespace, name) = key.split_once('/').unwrap_or(("", key));
+            if ready {
+                let _ = self.metrics.not_ready.remove_label_values(&[K::KIND, namespace, name]);
+            } else {
+                self.metrics.not_ready.with_label_values(&[K::KIND, namespace, name]).set(1);
+            }
         }
     }
 
@@ -592,6 +598,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         self.failures.lock().unwrap().remove(key);
         let (namespace, name) = key.split_once('/').unwrap_or(("", key));
         let _ = self.metrics.drifted.remove_label_values(&[K::KIND, namespace, name]);
+        let _ = self.metrics.not_ready.remove_label_values(&[K::KIND, namespace, name]);
     }
 }
 

@@ -540,3 +540,15 @@ async fn drift_whose_correction_waited_for_aws_is_corrected_as_drift_and_counted
     assert_eq!(driver.metrics.drift_detected.with_label_values(&["Scripted", "template"]).get(), 1);
     assert_eq!(driver.metrics.drift_corrected.with_label_values(&["Scripted", "template"]).get(), 1);
 }
+
+#[tokio::test]
+async fn an_object_not_ready_has_a_series_until_it_is_ready() {
+    let kind = ScriptedKind::observing(vec![Ok(Observation::Absent), present(vec![])]);
+    *kind.create.lock().unwrap() = Some(Ok(Progress::InProgress("creating".into())));
+    let driver = driver(kind);
+    let obj = account(serde_json::json!({}));
+    driver.reconcile(&obj).await;
+    assert_eq!(driver.metrics.not_ready.with_label_values(&["Scripted", "team", "a"]).get(), 1);
+    driver.reconcile(&with_status(&obj, driver.kube.last_status())).await;
+    assert!(!driver.metrics.render().contains("orgops_not_ready{"), "{}", driver.metrics.render());
+}
