@@ -7,11 +7,11 @@ HARNESS := tests/harness
 RUN_DIR ?= $(CURDIR)/target/harness
 export ORGOPS_RUN_DIR := $(RUN_DIR)
 
-.PHONY: test lint unit crds crds-check cfn-lint e2e demo up down build scale
+.PHONY: test lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale
 
-## test: formatting, lints, unit tests, CRD staleness, cfn-lint on the generated
-## templates, end-to-end tests (real API server + moto)
-test: lint unit crds-check cfn-lint e2e
+## test: formatting, lints, unit tests, CRD and manifest staleness, cfn-lint on the
+## generated templates, the chart's checks, end-to-end tests (real API server + moto)
+test: lint unit crds-check manifests-check cfn-lint chart e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -33,6 +33,37 @@ crds-check:
 	$(CARGO) run -q -p orgops -- crdgen --out "$$tmp"; \
 	if ! diff -r crds "$$tmp"; then echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; fi
 
+GENERATED := charts/orgops/crds manifests/install.yaml manifests/prometheusrule.yaml \
+	manifests/grafana-dashboard.json manifests/argocd/argocd-cm.yaml
+
+## manifests: regenerate the chart's CRDs and manifests/ from the chart and its sources
+manifests:
+	$(HARNESS)/render.sh
+
+## manifests-check: fail when a generated file differs from what the sources render
+manifests-check:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(HARNESS)/render.sh "$$tmp"; \
+	for path in $(GENERATED); do \
+		if ! diff -r "$$path" "$$tmp/$$path"; then echo "$$path is stale: run 'make manifests' and commit the result" >&2; exit 1; fi; \
+	done
+
+## chart: helm lint and template with default and full values, the alert rules'
+## promtool tests, the Argo CD health checks' Lua tests, the Tiltfile's syntax
+chart:
+	helm=$$($(HARNESS)/install-helm.sh); debs=$$($(HARNESS)/install-debs.sh); \
+	for values in charts/orgops/values.yaml tests/chart/values-full.yaml; do \
+		"$$helm" lint --strict charts/orgops -f "$$values"; \
+		"$$helm" template orgops charts/orgops --namespace orgops-system -f "$$values" >/dev/null; \
+	done; \
+	if "$$helm" template orgops charts/orgops --set controller.resyncc=5m >/dev/null 2>&1; then \
+		echo "a misspelled value must fail against values.schema.json" >&2; exit 1; \
+	fi; \
+	"$$debs/usr/bin/promtool" check rules charts/orgops/files/alerts.yaml; \
+	(cd charts/orgops/files && "$$debs/usr/bin/promtool" test rules alerts.test.yaml); \
+	(cd manifests/argocd && LD_LIBRARY_PATH="$$debs/usr/lib/x86_64-linux-gnu" "$$debs/usr/bin/lua5.1" health_test.lua); \
+	python3 -c 'import ast, sys; ast.parse(open("Tiltfile").read(), "Tiltfile")'
+
 ## cfn-lint: the SecurityBaseline templates of tests/baseline (kept equal to what orgops
 ## renders by the unit tests) are real CloudFormation
 cfn-lint:
@@ -51,6 +82,7 @@ e2e: build
 	trap '$(HARNESS)/env.sh down' EXIT; \
 	$(HARNESS)/env.sh up; \
 	source $(RUN_DIR)/env; \
+	export ORGOPS_HELM=$$($(HARNESS)/install-helm.sh); \
 	$(CARGO) test -p orgops-e2e -- --test-threads=4
 
 ## demo: local control plane + moto + the operator + examples/, ending with `kubectl get`

@@ -22,6 +22,7 @@ struct Launch {
     endpoint: Option<String>,
     pod_name: String,
     extra_args: Vec<String>,
+    kubeconfig: Option<PathBuf>,
 }
 
 /// Options of a test's operator.
@@ -38,6 +39,8 @@ pub struct OperatorOptions<'a> {
     pub replica: &'a str,
     /// More `orgops run` flags.
     pub extra_args: Vec<String>,
+    /// A kubeconfig instead of the environment's (another identity).
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl<'a> OperatorOptions<'a> {
@@ -51,6 +54,7 @@ impl<'a> OperatorOptions<'a> {
             aws_endpoint: None,
             replica: "",
             extra_args: Vec::new(),
+            kubeconfig: None,
         }
     }
 }
@@ -81,6 +85,7 @@ impl Operator {
             // A restarted container keeps its pod's name, and so its leader identity.
             pod_name: format!("orgops-{}{}", options.namespace, options.replica),
             extra_args: options.extra_args,
+            kubeconfig: options.kubeconfig,
         };
         let mut operator = Operator { child: launch.spawn(options.resync, port), port, launch };
         operator.wait_ready().await;
@@ -245,6 +250,9 @@ impl Launch {
             .stderr(Stdio::from(log_file));
         if let Some(endpoint) = &self.endpoint {
             command.env("AWS_ENDPOINT_URL", endpoint);
+        }
+        if let Some(kubeconfig) = &self.kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
         }
         command.spawn().expect("starting orgops")
     }

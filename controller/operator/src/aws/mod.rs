@@ -12,6 +12,8 @@ pub mod fake_route53;
 pub mod fake_sso;
 #[cfg(test)]
 pub mod fake_stack_sets;
+#[cfg(test)]
+mod iam_policy_tests;
 pub mod identity_center;
 pub mod identity_store;
 pub mod limits;

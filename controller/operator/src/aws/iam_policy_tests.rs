@@ -1,0 +1,82 @@
+//! The IAM policies in `docs/` list exactly the AWS actions the code calls. Every call goes
+//! through the [`super::CallGate`] (`send`, `paginate`, `call`, `reserve`, `count`) with
+//! its service and operation named there, so the list is read from the code: a call added
+//! without its action in the policy, or an action left in the policy after its call went,
+//! fails here.
+
+use std::collections::BTreeSet;
+
+const AWS_SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/aws");
+const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs");
+
+/// `service:Operation` of every call the AWS layer makes through the gate.
+fn called() -> BTreeSet<String> {
+    let mut calls = BTreeSet::new();
+    for entry in std::fs::read_dir(AWS_SOURCES).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        if !file.ends_with(".rs") || file.starts_with("fake") || file.ends_with("_tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let service =
+            text.split_once("const SERVICE: &str = \"").map(|(_, rest)| rest.split('"').next().unwrap().to_string());
+        let compact: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for method in [".send(", ".paginate(", ".call(", ".reserve(", ".count("] {
+            for (at, _) in compact.match_indices(method) {
+                let after = &compact[at + method.len()..];
+                let Some((first, rest)) = after.split_once(',') else { continue };
+                let first = first.trim();
+                let name = match first {
+                    "SERVICE" => service.clone(),
+                    quoted if quoted.starts_with('"') => Some(quoted.trim_matches('"').to_string()),
+                    _ => None,
+                };
+                let operation = rest.trim_start().strip_prefix('"').and_then(|r| r.split('"').next());
+                if let (Some(name), Some(operation)) = (name, operation) {
+                    calls.insert(format!("{name}:{operation}"));
+                }
+            }
+        }
+    }
+    calls
+}
+
+/// The actions an IAM policy document allows.
+fn allowed(file: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(format!("{DOCS}/{file}")).unwrap();
+    let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn the_iam_policies_allow_exactly_the_calls_the_code_makes() {
+    let called = called();
+    assert!(
+        called.len() > 50 && called.contains("organizations:CreateAccount"),
+        "the scan reads the calls: {called:?}"
+    );
+    // Route 53 is called in member accounts, through the member role; the rest with the
+    // controller's own role.
+    let (member, controller): (BTreeSet<String>, BTreeSet<String>) =
+        called.into_iter().partition(|call| call.starts_with("route53:"));
+    let policy = allowed("iam-policy.json");
+    let missing: Vec<&String> = controller.difference(&policy).collect();
+    let unused: Vec<&String> = policy.difference(&controller).collect();
+    assert!(
+        missing.is_empty() && unused.is_empty(),
+        "docs/iam-policy.json: missing {missing:?}, not called {unused:?}"
+    );
+    let member_policy = allowed("iam-member-role.json");
+    let missing: Vec<&String> = member.difference(&member_policy).collect();
+    let unused: Vec<&String> = member_policy.difference(&member).collect();
+    assert!(
+        missing.is_empty() && unused.is_empty(),
+        "docs/iam-member-role.json: missing {missing:?}, not called {unused:?}"
+    );
+}
