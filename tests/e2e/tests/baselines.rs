@@ -54,6 +54,23 @@ async fn stack_set_exists(name: &str) -> bool {
     }
 }
 
+/// A test's namespace with its AwsAccount and SecurityBaseline APIs, and its own OU
+/// (Workloads/Payroll/<namespace>), which the namespace's policy grants.
+struct Scene {
+    org: aws_sdk_organizations::Client,
+    accounts: kube::Api<kube::api::DynamicObject>,
+    api: kube::Api<kube::api::DynamicObject>,
+    ou: String,
+}
+
+async fn scene(ns: &str) -> Scene {
+    let org = organizations().await;
+    let accounts = orgops_e2e::accounts::setup(ns).await;
+    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
+    aws::ensure_ou(&org, PAYROLL, ns).await;
+    Scene { org, accounts, api, ou: format!("{PAYROLL}/{ns}") }
+}
+
 fn security_baseline(ns: &str, name: &str, spec: serde_json::Value) -> serde_json::Value {
     json!({
         "apiVersion": "orgops.dev/v1alpha1", "kind": "SecurityBaseline",
@@ -65,11 +82,7 @@ fn security_baseline(ns: &str, name: &str, spec: serde_json::Value) -> serde_jso
 #[tokio::test]
 async fn a_baseline_on_an_ou_reaches_every_account_and_region_and_a_new_account_too() {
     let ns = "baseline-ou";
-    let org = organizations().await;
-    let accounts = orgops_e2e::accounts::setup(ns).await;
-    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
-    aws::ensure_ou(&org, PAYROLL, ns).await;
-    let ou = format!("{PAYROLL}/{ns}");
+    let Scene { accounts, api, ou, .. } = scene(ns).await;
     // A resync far longer than the test: only the AwsAccount watch can bring the new account.
     let mut options = OperatorOptions::new(ns, &[PAYROLL]);
     options.resync = "10m";
@@ -117,11 +130,7 @@ async fn a_baseline_on_an_ou_reaches_every_account_and_region_and_a_new_account_
 #[tokio::test]
 async fn the_template_edited_and_an_instance_deleted_out_of_band_are_restored() {
     let ns = "baseline-drift";
-    let org = organizations().await;
-    let accounts = orgops_e2e::accounts::setup(ns).await;
-    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
-    aws::ensure_ou(&org, PAYROLL, ns).await;
-    let ou = format!("{PAYROLL}/{ns}");
+    let Scene { accounts, api, ou, .. } = scene(ns).await;
     let _operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
     apply(&accounts, &account(ns, "main", json!({"organizationalUnit": ou}))).await.unwrap();
     let main = status_str(&until_condition(&accounts, "main", "Ready", "True", "Available").await, "accountId");
@@ -225,11 +234,7 @@ async fn a_baseline_outside_the_namespace_grants_is_forbidden_and_writes_nothing
 #[tokio::test]
 async fn a_spec_change_while_an_operation_runs_waits_for_it_and_fails_nothing() {
     let ns = "baseline-queue";
-    let org = organizations().await;
-    let accounts = orgops_e2e::accounts::setup(ns).await;
-    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
-    aws::ensure_ou(&org, PAYROLL, ns).await;
-    let ou = format!("{PAYROLL}/{ns}");
+    let Scene { accounts, api, ou, .. } = scene(ns).await;
     let _operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
     apply(&accounts, &account(ns, "main", json!({"organizationalUnit": ou}))).await.unwrap();
     until_condition(&accounts, "main", "Ready", "True", "Available").await;
@@ -271,11 +276,7 @@ async fn a_spec_change_while_an_operation_runs_waits_for_it_and_fails_nothing() 
 #[tokio::test]
 async fn deleting_a_baseline_removes_its_instances_and_stack_set_and_retain_keeps_them() {
     let ns = "baseline-delete";
-    let org = organizations().await;
-    let accounts = orgops_e2e::accounts::setup(ns).await;
-    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
-    aws::ensure_ou(&org, PAYROLL, ns).await;
-    let ou = format!("{PAYROLL}/{ns}");
+    let Scene { accounts, api, ou, .. } = scene(ns).await;
     let _operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
     apply(&accounts, &account(ns, "main", json!({"organizationalUnit": ou}))).await.unwrap();
     until_condition(&accounts, "main", "Ready", "True", "Available").await;
@@ -307,12 +308,8 @@ async fn deleting_a_baseline_removes_its_instances_and_stack_set_and_retain_keep
 async fn a_custom_template_from_a_config_map_reaches_listed_accounts_and_follows_its_edits() {
     use k8s_openapi::api::core::v1::ConfigMap;
     let ns = "baseline-custom";
-    let org = organizations().await;
-    let accounts = orgops_e2e::accounts::setup(ns).await;
+    let Scene { accounts, api, ou, .. } = scene(ns).await;
     let kube = client().await;
-    let api = dynamic_api(&kube, ns, "SecurityBaseline");
-    aws::ensure_ou(&org, PAYROLL, ns).await;
-    let ou = format!("{PAYROLL}/{ns}");
     let _operator = Operator::start(OperatorOptions::new(ns, &[PAYROLL])).await;
     apply(&accounts, &account(ns, "main", json!({"organizationalUnit": ou}))).await.unwrap();
     let main = status_str(&until_condition(&accounts, "main", "Ready", "True", "Available").await, "accountId");
@@ -370,11 +367,7 @@ async fn a_custom_template_from_a_config_map_reaches_listed_accounts_and_follows
 #[tokio::test]
 async fn a_rollout_to_ten_accounts_in_two_regions_costs_two_writes() {
     let ns = "baseline-cost";
-    let org = organizations().await;
-    let _accounts = orgops_e2e::accounts::setup(ns).await;
-    let api = dynamic_api(&client().await, ns, "SecurityBaseline");
-    aws::ensure_ou(&org, PAYROLL, ns).await;
-    let ou = format!("{PAYROLL}/{ns}");
+    let Scene { org, api, ou, .. } = scene(ns).await;
     // Accounts that exist before the baseline: the OU target reaches them without any AwsAccount.
     for index in 0..10 {
         let email = format!("member{index}@baseline-cost.example.com");
