@@ -48,14 +48,17 @@ manifests-check:
 		if ! diff -r "$$path" "$$tmp/$$path"; then echo "$$path is stale: run 'make manifests' and commit the result" >&2; exit 1; fi; \
 	done
 
-## chart: helm lint and template with default and full values, the alert rules'
-## promtool tests, the Argo CD health checks' Lua tests, the Tiltfile's syntax
+## chart: helm lint and template with default and full values, the ServiceMonitor and
+## PrometheusRule against the Prometheus Operator's types, the alert rules' promtool
+## tests, the Argo CD health checks' Lua tests, the Tiltfile's syntax
 chart:
 	helm=$$($(HARNESS)/install-helm.sh); debs=$$($(HARNESS)/install-debs.sh); \
 	for values in charts/orgops/values.yaml tests/chart/values-full.yaml; do \
 		"$$helm" lint --strict charts/orgops -f "$$values"; \
 		"$$helm" template orgops charts/orgops --namespace orgops-system -f "$$values" >/dev/null; \
 	done; \
+	"$$helm" template orgops charts/orgops -f tests/chart/values-full.yaml \
+		| (cd tests/chart/monitoring-check && go run .); \
 	if "$$helm" template orgops charts/orgops --set controller.resyncc=5m >/dev/null 2>&1; then \
 		echo "a misspelled value must fail against values.schema.json" >&2; exit 1; \
 	fi; \

@@ -25,7 +25,8 @@ sed "s/Z0EXAMPLEPARENTZONE/$parent_zone/" "$root/examples/platform/policy.yaml" 
 echo "== starting the operator with examples/platform/policy.yaml (log: $run/operator.log)"
 if [ -f "$run/operator.pid" ]; then kill "$(cat "$run/operator.pid")" 2>/dev/null || true; fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$root/target/debug/orgops" run --http-addr "127.0.0.1:$port" --resync 30s \
+binary=${ORGOPS_BINARY:-$root/target/debug/orgops}
+"$binary" run --http-addr "127.0.0.1:$port" --resync 30s \
   --policy-file "$run/policy.yaml" >"$run/operator.log" 2>&1 &
 echo $! >"$run/operator.pid"
 
@@ -53,5 +54,9 @@ for kind in awsaccounts permissionsetrequests subdomaindelegations securitybasel
   kubectl get "$kind" -A
   echo
 done
+# Resident memory after ORGOPS_DEMO_IDLE_SECONDS of idling (resyncs only), e.g. with
+# ORGOPS_BINARY=target/release/orgops.
+sleep "${ORGOPS_DEMO_IDLE_SECONDS:-0}"
+echo "The operator ($binary) is resident in $(awk '/VmRSS/ {printf "%.1f MiB", $2 / 1024}' "/proc/$(cat "$run/operator.pid")/status")"
 echo "The operator serves http://127.0.0.1:$port/metrics"
 echo "The environment is still up: 'source $run/env' to use it, 'make down' to stop it."
