@@ -86,7 +86,7 @@ async fn the_chart_installs_and_its_service_account_runs_orgops_with_least_privi
     let accounts = orgops_e2e::accounts::setup(TEAM).await;
     let documents = render();
     // ServiceMonitor and PrometheusRule need the Prometheus Operator's CRDs, which this
-    // server lacks: the values schema and promtool (make chart) check them instead.
+    // server lacks: `make chart` checks them against that operator's types and promtool.
     let (monitoring, applied): (Vec<_>, Vec<_>) =
         documents.into_iter().partition(|d| kind(d) == "ServiceMonitor" || kind(d) == "PrometheusRule");
     assert_eq!(monitoring.len(), 2);
