@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(warnings)]
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,6 +17,7 @@ mod policy;
 mod reconcile;
 mod run;
 mod telemetry;
+mod validate;
 
 #[derive(Parser)]
 #[command(name = "orgops", version, about = "AWS multi-account governance as GitOps")]
@@ -37,6 +38,14 @@ enum Command {
         /// The SecurityBaseline's YAML file.
         file: PathBuf,
     },
+    /// Check YAML files offline, as the cluster and the controller will: the CRDs' schema
+    /// and CEL rules, the platform policy, references between files, duplicates.
+    Validate(validate::ValidateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Write the CustomResourceDefinitions as YAML, one file per kind.
     Crdgen {
         /// Directory to write into.
@@ -49,7 +58,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crdgen { out } => crdgen::write_all(&out),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "orgops", &mut std::io::stdout());
+            Ok(())
+        }
         Command::Template { file } => kinds::baseline::print_template(&file),
+        Command::Validate(args) => match validate::run(&args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
         Command::Run(args) => {
             telemetry::init(cli.log_format);
             tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run::run(*args)))

@@ -2,7 +2,7 @@
 //! boundary, tags) and its account assignments, temporary ones removed at their expiry.
 //! The AWS calls are here; the decisions that need none are in `rules`.
 
-mod rules;
+pub mod rules;
 
 use crate::aws::identity_center::{IdentityCenter, PermissionSetState};
 use crate::aws::identity_store::IdentityStore;
