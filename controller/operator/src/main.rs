@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod aws;
 mod crdgen;
 mod http;
+mod inventory;
 mod kinds;
 mod kube_side;
 mod leader;
@@ -41,6 +42,9 @@ enum Command {
     /// Check YAML files offline, as the cluster and the controller will: the CRDs' schema
     /// and CEL rules, the platform policy, references between files, duplicates.
     Validate(validate::ValidateArgs),
+    /// List the accounts (id, name, email, OU path, state, owning namespace) from the
+    /// cluster, or from AWS with --from-aws.
+    Inventory(inventory::InventoryArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -68,6 +72,9 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(error) => Err(error),
         },
+        Command::Inventory(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(inventory::run(&args))),
         Command::Run(args) => {
             telemetry::init(cli.log_format);
             tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(run::run(*args)))

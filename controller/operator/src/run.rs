@@ -336,7 +336,7 @@ fn lease_settings(args: &RunArgs) -> LeaseSettings {
 }
 
 /// Client-side limits per AWS operation, at or under the AWS quotas.
-fn aws_rate_limits(organizations_reads: f64, route53: f64) -> HashMap<&'static str, RateLimiter> {
+pub fn aws_rate_limits(organizations_reads: f64, route53: f64) -> HashMap<&'static str, RateLimiter> {
     let read = || RateLimiter::per_second(organizations_reads, 10);
     let write = || RateLimiter::per_second(2.0, 5);
     HashMap::from([

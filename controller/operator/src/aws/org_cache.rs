@@ -31,6 +31,13 @@ impl Snapshot {
         self.accounts.get(id)
     }
 
+    /// Every account, by id.
+    pub fn accounts(&self) -> Vec<&OrgAccount> {
+        let mut accounts: Vec<&OrgAccount> = self.accounts.values().collect();
+        accounts.sort_by(|a, b| a.id.cmp(&b.id));
+        accounts
+    }
+
     /// The account with this email, compared without case.
     pub fn account_by_email(&self, email: &str) -> Option<&OrgAccount> {
         self.accounts.values().find(|a| a.email.eq_ignore_ascii_case(email))
