@@ -14,6 +14,7 @@ mod kinds;
 mod kube_side;
 mod leader;
 mod metrics;
+mod plan;
 mod policy;
 mod reconcile;
 mod run;
@@ -45,6 +46,10 @@ enum Command {
     /// List the accounts (id, name, email, OU path, state, owning namespace) from the
     /// cluster, or from AWS with --from-aws.
     Inventory(inventory::InventoryArgs),
+    /// What the controller would do to AWS for a folder of objects (a pull request):
+    /// creations, changes field by field, deletions against --base, drift today. Makes
+    /// read calls only.
+    Plan(Box<plan::PlanArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -72,6 +77,9 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(error) => Err(error),
         },
+        Command::Plan(args) => {
+            tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(plan::run(&args)))
+        }
         Command::Inventory(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(inventory::run(&args))),

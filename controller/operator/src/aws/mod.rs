@@ -142,6 +142,12 @@ pub struct CallGate {
     limits: Arc<HashMap<&'static str, RateLimiter>>,
     default_limit: RateLimiter,
     calls: IntCounterVec,
+    read_only: bool,
+}
+
+/// Whether an operation only reads (`Describe…`, `List…`, `Get…`).
+pub fn is_read(operation: &str) -> bool {
+    ["Describe", "List", "Get"].iter().any(|prefix| operation.starts_with(prefix))
 }
 
 impl CallGate {
@@ -149,7 +155,13 @@ impl CallGate {
     /// ones (`service` → limiter, shared by its operations not listed); the rest share
     /// `default_limit`.
     pub fn new(limits: HashMap<&'static str, RateLimiter>, default_limit: RateLimiter, calls: IntCounterVec) -> Self {
-        CallGate { limits: Arc::new(limits), default_limit, calls }
+        CallGate { limits: Arc::new(limits), default_limit, calls, read_only: false }
+    }
+
+    /// The same gate, refusing every call that is not a read before it is sent: what
+    /// `orgops plan` runs on, so no input can make it write.
+    pub fn read_only(self) -> Self {
+        CallGate { read_only: true, ..self }
     }
 
     /// Waits for the operation's rate limit, runs the call and counts its outcome.
@@ -175,6 +187,15 @@ impl CallGate {
     where
         F: Future<Output = Result<T, AwsError>>,
     {
+        if self.read_only && !is_read(permit.operation) {
+            // The call's future is dropped unpolled: nothing is sent.
+            return Err(AwsError {
+                operation: format!("{}:{}", permit.service, permit.operation),
+                code: Some("ReadOnly".into()),
+                message: "refused before it was sent: this run makes read calls only".into(),
+                kind: FailureKind::Client,
+            });
+        }
         let result = call.await;
         let outcome = match &result {
             Ok(_) => "success",
@@ -264,6 +285,18 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
+
+    #[tokio::test]
+    async fn a_read_only_gate_refuses_writes_before_sending_them() {
+        let gate =
+            CallGate::new(HashMap::new(), RateLimiter::per_second(100.0, 10), Metrics::new().aws_calls).read_only();
+        let write = gate.call::<(), _>("organizations", "CreateAccount", async { panic!("a write was sent") });
+        let error = write.await.unwrap_err();
+        assert_eq!(error.code.as_deref(), Some("ReadOnly"));
+        let read = gate.call("organizations", "ListRoots", async { Ok::<_, AwsError>(7) });
+        assert_eq!(read.await, Ok(7));
+    }
 
     #[test]
     fn throttling_codes_are_recognised() {

@@ -95,6 +95,20 @@ impl ConfigMaps for kube::Client {
     }
 }
 
+/// ConfigMaps given as a list (the ConfigMaps of a folder, for `orgops plan`).
+impl ConfigMaps for Vec<k8s_openapi::api::core::v1::ConfigMap> {
+    async fn data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, kube::Error> {
+        Ok(self
+            .iter()
+            .find(|c| c.metadata.namespace.as_deref() == Some(namespace) && c.metadata.name.as_deref() == Some(name))
+            .map(|c| c.data.clone().unwrap_or_default()))
+    }
+}
+
 /// Directories in memory, for the kinds' unit tests.
 #[cfg(test)]
 pub mod fake {

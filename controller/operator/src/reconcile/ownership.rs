@@ -23,7 +23,12 @@ pub fn owner_of<R: Resource>(obj: &R) -> String {
 
 /// The ownership tags naming `obj`.
 pub fn ownership_tags<R: Resource>(obj: &R) -> Tags {
-    Tags::from([(OWNER_TAG.to_string(), owner_of(obj)), (UID_TAG.to_string(), obj.uid().unwrap_or_default())])
+    let mut tags = Tags::from([(OWNER_TAG.to_string(), owner_of(obj))]);
+    // An object read from files (`orgops plan`) has no UID yet.
+    if let Some(uid) = obj.uid() {
+        tags.insert(UID_TAG.to_string(), uid);
+    }
+    tags
 }
 
 /// The tags the resource must carry: the spec's and, when orgops may write, its own.
@@ -48,9 +53,13 @@ pub fn check_not_owned_by_another<R: Resource<DynamicType = ()>>(
 }
 
 /// Whether AWS's tags carry this object's UID: the resource is this object's own, even
-/// if it was created by a previous process that died before recording it.
+/// if it was created by a previous process that died before recording it. An object read
+/// from files (`orgops plan`) has no UID yet: the owner tag naming it stands for it.
 pub fn carries_uid<R: Resource>(obj: &R, actual: &Tags) -> bool {
-    obj.uid().is_some_and(|uid| actual.get(UID_TAG) == Some(&uid))
+    match obj.uid() {
+        Some(uid) => actual.get(UID_TAG) == Some(&uid),
+        None => actual.get(OWNER_TAG) == Some(&owner_of(obj)),
+    }
 }
 
 /// The tag differences, one per key (`tags.<key>`): the spec's tags against AWS's, and
@@ -61,6 +70,7 @@ pub fn tag_diffs<R: Resource>(obj: &R, spec_tags: &Tags, actual: &Tags) -> Vec<F
     let keys: BTreeSet<&String> = desired.keys().chain(actual.keys()).collect();
     keys.into_iter()
         .filter(|k| desired.get(*k) != actual.get(*k))
+        .filter(|k| obj.uid().is_some() || k.as_str() != UID_TAG)
         .map(|k| {
             let path = format!("tags.{k}");
             let wanted = desired.get(k).cloned().unwrap_or_else(|| "(absent)".into());
@@ -137,6 +147,16 @@ mod tests {
         assert!(tag_diffs(&obj, &tags(&[("team", "payroll")]), &actual).is_empty());
         assert!(carries_uid(&obj, &actual));
         assert!(check_not_owned_by_another(&obj, "account 1", &actual).is_ok());
+    }
+
+    #[test]
+    fn an_object_not_yet_stored_is_known_by_its_owner_tag() {
+        let mut obj = object();
+        obj.metadata.uid = None;
+        let actual = tags(&[(OWNER_TAG, "payroll/prod"), (UID_TAG, "uid-1")]);
+        assert!(carries_uid(&obj, &actual));
+        assert!(tag_diffs(&obj, &Tags::new(), &actual).is_empty(), "its UID tag is not compared");
+        assert!(!carries_uid(&obj, &tags(&[(OWNER_TAG, "billing/prod")])));
     }
 
     #[test]

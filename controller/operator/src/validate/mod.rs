@@ -3,7 +3,7 @@
 //! CRDs), the platform policy, references between files, and duplicates. Every finding
 //! names the file, the document, the line, the field and the rule.
 
-mod checks;
+pub mod checks;
 mod locate;
 mod schema;
 
@@ -185,13 +185,19 @@ fn documents(file: &Path, findings: &mut Vec<Finding>) -> anyhow::Result<Vec<Doc
     Ok(documents)
 }
 
-/// Validates the files; the findings, in file and line order.
-pub fn validate(paths: &[PathBuf], policy: Option<&PolicyStore>) -> anyhow::Result<Vec<Finding>> {
+/// The documents of every YAML file under the paths, and the documents that are not YAML.
+pub fn load(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Finding>)> {
     let mut findings = Vec::new();
     let mut all = Vec::new();
     for file in files(paths)? {
         all.extend(documents(&file, &mut findings)?);
     }
+    Ok((all, findings))
+}
+
+/// Validates the files; the findings, in file and line order.
+pub fn validate(paths: &[PathBuf], policy: Option<&PolicyStore>) -> anyhow::Result<Vec<Finding>> {
+    let (all, mut findings) = load(paths)?;
     let crds: BTreeMap<String, Value> = orgops_api::crds()
         .into_iter()
         .map(|crd| (crd.spec.names.kind.clone(), serde_json::to_value(&crd).expect("a CRD serializes")))
