@@ -31,8 +31,8 @@ use kube::core::object::{HasSpec, HasStatus};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
-use orgops_api::{AwsAccount, ManagedSpec, ManagedStatus, PermissionSetRequest, SecurityBaseline, SubdomainDelegation};
 use orgops_api::{DeletionPolicy, ManagementPolicy};
+use orgops_api::{ManagedSpec, ManagedStatus, SubdomainDelegation};
 pub use report::{Action, Change, Format, Planned};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
@@ -233,16 +233,16 @@ async fn plan_deletion<K: ManagedKind>(kind: &K, obj: &K::Resource) -> Planned {
 async fn plan_kind<K>(
     kind: &K,
     policy: &PolicyStore,
-    head: Vec<K::Resource>,
-    base: &[K::Resource],
+    (head, base): (&[Document], &[Document]),
     out: &mut Vec<Planned>,
-) -> Vec<K::Resource>
+) -> anyhow::Result<Vec<K::Resource>>
 where
     K: ManagedKind,
     <K::Resource as HasSpec>::Spec: serde::Serialize,
 {
+    let base = objects::<K::Resource>(base, K::KIND)?;
     let mut observed = Vec::new();
-    for mut obj in head {
+    for mut obj in objects::<K::Resource>(head, K::KIND)? {
         let before = base.iter().find(|b| key(*b) == key(&obj));
         let (planned, status) = plan_object(kind, policy, &obj, before).await;
         out.push(planned);
@@ -252,7 +252,7 @@ where
     for gone in base.iter().filter(|b| !observed.iter().any(|o| key(o) == key(*b))) {
         out.push(plan_deletion(kind, gone).await);
     }
-    observed
+    Ok(observed)
 }
 
 fn store<R>(objects: &[R]) -> Store<R>
@@ -286,14 +286,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
 
     let account_kind =
         AccountKind::new(org.clone(), contacts.clone(), AccountSettings { unconfirmed_create_grace: Duration::ZERO });
-    let accounts = plan_kind(
-        &account_kind,
-        &policy,
-        objects::<AwsAccount>(&head, "AwsAccount")?,
-        &objects::<AwsAccount>(&base, "AwsAccount")?,
-        &mut out,
-    )
-    .await;
+    let accounts = plan_kind(&account_kind, &policy, (&head, &base), &mut out).await?;
     let directory = store(&accounts);
 
     let instance = match (&args.sso_instance_arn, &args.identity_store_id) {
@@ -308,14 +301,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
         instance,
     ));
     let request_kind = PermissionSetKind::new(center, org.clone(), directory.clone());
-    plan_kind(
-        &request_kind,
-        &policy,
-        objects::<PermissionSetRequest>(&head, "PermissionSetRequest")?,
-        &objects::<PermissionSetRequest>(&base, "PermissionSetRequest")?,
-        &mut out,
-    )
-    .await;
+    plan_kind(&request_kind, &policy, (&head, &base), &mut out).await?;
 
     let roles =
         MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };
@@ -323,14 +309,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
     let dns = Arc::new(DnsView::new(SdkRoute53::new(members, gate.clone())));
     let delegations = objects::<SubdomainDelegation>(&head, "SubdomainDelegation")?;
     let subdomain_kind = SubdomainKind::new(dns, directory.clone(), store(&delegations), policy.clone());
-    plan_kind(
-        &subdomain_kind,
-        &policy,
-        delegations,
-        &objects::<SubdomainDelegation>(&base, "SubdomainDelegation")?,
-        &mut out,
-    )
-    .await;
+    plan_kind(&subdomain_kind, &policy, (&head, &base), &mut out).await?;
 
     let config_maps: Vec<k8s_openapi::api::core::v1::ConfigMap> = head
         .iter()
@@ -350,14 +329,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
         EnabledRegions::new(contacts),
         Duration::from_secs(86_400),
     );
-    plan_kind(
-        &baseline_kind,
-        &policy,
-        objects::<SecurityBaseline>(&head, "SecurityBaseline")?,
-        &objects::<SecurityBaseline>(&base, "SecurityBaseline")?,
-        &mut out,
-    )
-    .await;
+    plan_kind(&baseline_kind, &policy, (&head, &base), &mut out).await?;
     Ok(out)
 }
 
