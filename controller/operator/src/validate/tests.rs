@@ -12,10 +12,23 @@ fn policy() -> PolicyStore {
 }
 
 #[test]
-fn the_examples_and_the_good_corpus_pass() {
-    let examples = PolicyStore::open(Some(root().join("examples/platform/policy.yaml"))).unwrap();
-    for (path, policy) in [(root().join("examples"), examples), (root().join("tests/validate/good"), policy())] {
-        let findings = validate(std::slice::from_ref(&path), Some(&policy)).unwrap();
+fn the_examples_the_example_repository_and_the_good_corpus_pass() {
+    let examples: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    let open = |path: &str| PolicyStore::open(Some(root().join(path))).unwrap();
+    let repository = root().join("examples/gitops-repo");
+    for (paths, policy) in [
+        (examples, open("examples/platform/policy.yaml")),
+        (
+            vec![repository.join("teams"), repository.join("platform")],
+            open("examples/gitops-repo/platform/policy.yaml"),
+        ),
+        (vec![root().join("tests/validate/good")], policy()),
+    ] {
+        let findings = validate(&paths, Some(&policy)).unwrap();
         let text: Vec<String> = findings.iter().map(Finding::text).collect();
         assert!(findings.is_empty(), "{text:#?}");
     }
