@@ -16,27 +16,20 @@ mkdir -p "$out/charts/orgops/crds" "$out/manifests/argocd"
 rm -f "$out"/charts/orgops/crds/*.yaml
 cp "$root"/crds/*.yaml "$out/charts/orgops/crds/"
 
-render() { # chart-dir, extra helm args...
-  local chart=$1; shift
-  "$helm" template orgops "$chart" --namespace orgops-system "$@"
+# Always the repository's chart: a stale copy of the CRDs in it is caught by comparing
+# charts/orgops/crds, rendered above.
+render() { # extra helm args...
+  "$helm" template orgops "$root/charts/orgops" --namespace orgops-system "$@"
 }
-chart="$out/charts/orgops"
-if [ "$out" != "$root" ]; then
-  # Render the repository's chart with the freshly copied CRDs.
-  chart=$(mktemp -d)/orgops
-  cp -r "$root/charts/orgops" "$chart"
-  rm -f "$chart"/crds/*.yaml
-  cp "$out"/charts/orgops/crds/*.yaml "$chart/crds/"
-fi
 {
   echo "# orgops with the chart's default values: kubectl apply --server-side -f manifests/install.yaml"
   echo "# Generated from charts/orgops by 'make manifests'; do not edit."
-  render "$chart" --include-crds
+  render --include-crds
 } >"$out/manifests/install.yaml"
 {
   echo "# The orgops alerts as a Prometheus Operator PrometheusRule (namespace orgops-system)."
   echo "# Generated from charts/orgops by 'make manifests'; do not edit."
-  render "$chart" --set prometheusRule.enabled=true --show-only templates/prometheusrule.yaml
+  render --set prometheusRule.enabled=true --show-only templates/prometheusrule.yaml
 } >"$out/manifests/prometheusrule.yaml"
 cp "$root/charts/orgops/files/dashboard.json" "$out/manifests/grafana-dashboard.json"
 

@@ -2,10 +2,9 @@
 //! owning namespace), from the cluster's AwsAccounts or, with `--from-aws`, from the
 //! organization itself. The CSV is the account-name table cost reports join on.
 
-use crate::aws::limits::RateLimiter;
+use crate::aws::load_sdk_config;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::{Organizations, SdkOrganizations};
-use crate::aws::{CallGate, load_sdk_config};
 use crate::metrics::Metrics;
 use crate::reconcile::ownership::OWNER_TAG;
 use anyhow::Context;
@@ -150,8 +149,7 @@ pub async fn run(args: &InventoryArgs) -> anyhow::Result<()> {
     let rows = if args.from_aws {
         anyhow::ensure!(args.organizations_read_rate > 0.0, "--organizations-read-rate must be positive");
         let sdk = load_sdk_config().await;
-        let limits = crate::run::aws_rate_limits(args.organizations_read_rate, 5.0);
-        let gate = CallGate::new(limits, RateLimiter::per_second(5.0, 5), Metrics::new().aws_calls);
+        let gate = crate::run::aws_gate(args.organizations_read_rate, 5.0, Metrics::new().aws_calls);
         let org = OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate));
         from_organization(&org).await?
     } else {

@@ -119,6 +119,19 @@ impl Grants {
         self.policy.admin || self.policy.accounts.iter().any(|a| a == account_id)
     }
 
+    /// Refuses an account id the namespace neither owns (`owned`: an AwsAccount in it
+    /// manages the account) nor is granted by the policy.
+    pub fn check_account(&self, field: &str, account_id: &str, owned: bool) -> Result<(), Error> {
+        if owned || self.grants_account(account_id) {
+            return Ok(());
+        }
+        Err(Error::forbidden(format!(
+            "{field} {account_id} is not an account of namespace {:?} (no AwsAccount in it manages it), nor one the \
+             platform policy lists for it",
+            self.namespace
+        )))
+    }
+
     /// Refuses an AWS managed policy the namespace is denied. Entries match the whole ARN
     /// or the policy's name (the ARN's last segment).
     pub fn check_managed_policy(&self, field: &str, arn: &str) -> Result<(), Error> {

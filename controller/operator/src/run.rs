@@ -161,8 +161,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.route53_rate.is_nan() || args.route53_rate <= 0.0 {
         bail!("--route53-rate must be positive");
     }
-    let limits = aws_rate_limits(args.organizations_read_rate, args.route53_rate);
-    let gate = CallGate::new(limits, RateLimiter::per_second(5.0, 5), metrics.aws_calls.clone());
+    let gate = aws_gate(args.organizations_read_rate, args.route53_rate, metrics.aws_calls.clone());
     let org = Arc::new(OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())));
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
     let account_kind = AccountKind::new(
@@ -335,8 +334,13 @@ fn lease_settings(args: &RunArgs) -> LeaseSettings {
     LeaseSettings { namespace, name: "orgops".into(), identity: identity(), duration: args.lease_duration }
 }
 
+/// The gate every AWS call of orgops goes through, counted in `calls`.
+pub fn aws_gate(organizations_reads: f64, route53: f64, calls: prometheus::IntCounterVec) -> CallGate {
+    CallGate::new(aws_rate_limits(organizations_reads, route53), RateLimiter::per_second(5.0, 5), calls)
+}
+
 /// Client-side limits per AWS operation, at or under the AWS quotas.
-pub fn aws_rate_limits(organizations_reads: f64, route53: f64) -> HashMap<&'static str, RateLimiter> {
+fn aws_rate_limits(organizations_reads: f64, route53: f64) -> HashMap<&'static str, RateLimiter> {
     let read = || RateLimiter::per_second(organizations_reads, 10);
     let write = || RateLimiter::per_second(2.0, 5);
     HashMap::from([

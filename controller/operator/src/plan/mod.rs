@@ -9,14 +9,13 @@ use crate::aws::account_management::SdkAccountManagement;
 use crate::aws::dns_view::DnsView;
 use crate::aws::identity_center::IdentityCenter;
 use crate::aws::identity_store::SdkIdentityStore;
-use crate::aws::limits::RateLimiter;
+use crate::aws::load_sdk_config;
 use crate::aws::member::{MemberAccess, MemberRoles};
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
 use crate::aws::regions::EnabledRegions;
 use crate::aws::route53::SdkRoute53;
 use crate::aws::stack_sets::SdkStackSets;
-use crate::aws::{CallGate, load_sdk_config};
 use crate::kinds::account::{AccountKind, AccountSettings};
 use crate::kinds::baseline::BaselineKind;
 use crate::kinds::permission_set::PermissionSetKind;
@@ -167,11 +166,9 @@ where
             }
             if !ownership.is_empty() && full {
                 let tags: Vec<&str> = ownership.iter().map(|d| d.path.as_str()).collect();
-                planned.message = [planned.message.clone(), format!("writes the ownership tags {}", tags.join(", "))]
-                    .into_iter()
-                    .filter(|m| !m.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let writes = format!("writes the ownership tags {}", tags.join(", "));
+                planned.message =
+                    if planned.message.is_empty() { writes } else { format!("{}; {writes}", planned.message) };
                 if planned.action == Action::None {
                     planned.action = Action::Adopt;
                 }
@@ -278,8 +275,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
     };
     let policy = Arc::new(PolicyStore::open(args.policy.clone())?);
     let sdk = load_sdk_config().await;
-    let limits = crate::run::aws_rate_limits(8.0, 5.0);
-    let gate = CallGate::new(limits, RateLimiter::per_second(5.0, 5), Metrics::new().aws_calls).read_only();
+    let gate = crate::run::aws_gate(8.0, 5.0, Metrics::new().aws_calls).read_only();
     let org = Arc::new(OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())));
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
     let mut out = Vec::new();

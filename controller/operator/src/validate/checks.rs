@@ -78,20 +78,13 @@ fn forbidden(document: &Document, field: &str, result: Result<(), Error>) -> Opt
         .map(|error| Finding::new(document, field, format!("Forbidden by the platform policy: {}", error.message)))
 }
 
-/// An account id target is the namespace's when an AwsAccount among the inputs, in the same
-/// namespace, manages it, or the policy lists it.
-fn owns_account(documents: &[&Document], namespace: &str, grants: &Grants, id: &str) -> bool {
-    grants.grants_account(id)
-        || documents.iter().any(|d| {
-            d.kind() == "AwsAccount" && d.namespace() == namespace && d.object["spec"]["accountId"].as_str() == Some(id)
-        })
-}
-
 fn ou_path(ou: &str) -> Option<&str> {
     // An OU id's path is only known to AWS: the controller checks it.
     (!ou.starts_with("ou-") && !ou.starts_with("r-")).then_some(ou)
 }
 
+/// An account id target: the namespace's when an AwsAccount among the inputs, in the
+/// same namespace, manages it, or the policy lists it.
 fn account_target(
     document: &Document,
     documents: &[&Document],
@@ -99,17 +92,11 @@ fn account_target(
     field: &str,
     id: &str,
 ) -> Option<Finding> {
-    if owns_account(documents, &document.namespace(), grants, id) {
-        return None;
-    }
-    Some(Finding::new(
-        document,
-        field,
-        format!(
-            "Forbidden by the platform policy: {id} is not an account of namespace {:?} (no AwsAccount in it manages it), nor one the platform policy lists for it",
-            document.namespace()
-        ),
-    ))
+    let namespace = document.namespace();
+    let owned = documents.iter().any(|d| {
+        d.kind() == "AwsAccount" && d.namespace() == namespace && d.object["spec"]["accountId"].as_str() == Some(id)
+    });
+    forbidden(document, field, grants.check_account(field, id, owned))
 }
 
 /// What the platform policy decides from the objects alone, with the policy's own checks.

@@ -403,12 +403,8 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps, R: Acco
                      namespace may deploy there"
                 )));
             }
-            if !self.accounts.owned_by(&namespace, id) && !grants.grants_account(id) {
-                return Err(Error::forbidden(format!(
-                    "spec.targets.accounts[{index}].accountId {id} is not an account of namespace {namespace:?} (no \
-                     AwsAccount in it manages it), nor one the platform policy lists for it"
-                )));
-            }
+            let field = format!("spec.targets.accounts[{index}].accountId");
+            grants.check_account(&field, id, self.accounts.owned_by(&namespace, id))?;
         }
         Ok(())
     }

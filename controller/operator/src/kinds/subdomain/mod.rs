@@ -189,14 +189,8 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> ManagedKind for Su
             )));
         }
         let namespace = obj.namespace().unwrap_or_default();
-        if let Some(id) = &spec.account.account_id
-            && !grants.grants_account(id)
-            && !self.accounts.owned_by(&namespace, id)
-        {
-            return Err(Error::forbidden(format!(
-                "spec.account.accountId {id} is not an account of namespace {namespace:?} (no AwsAccount in it manages \
-                 it), nor one the platform policy lists for it"
-            )));
+        if let Some(id) = &spec.account.account_id {
+            grants.check_account("spec.account.accountId", id, self.accounts.owned_by(&namespace, id))?;
         }
         let me =
             Claim { key: ownership::owner_of(obj), created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0) };
