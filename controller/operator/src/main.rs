@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod aws;
 mod crdgen;
 mod http;
+mod import;
 mod inventory;
 mod kinds;
 mod kube_side;
@@ -50,6 +51,10 @@ enum Command {
     /// creations, changes field by field, deletions against --base, drift today. Makes
     /// read calls only.
     Plan(Box<plan::PlanArgs>),
+    /// Write the objects that adopt an existing organization, one folder per team, from
+    /// what it holds today: accounts, permission sets and their assignments, delegated
+    /// subdomains. Makes read calls only; applied, the objects change nothing in AWS.
+    Import(Box<import::ImportArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -80,6 +85,14 @@ fn main() -> ExitCode {
         Command::Plan(args) => {
             tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(plan::run(&args)))
         }
+        Command::Import(args) => match tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(import::run(&args)))
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(error) => Err(error),
+        },
         Command::Inventory(args) => tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(inventory::run(&args))),

@@ -22,7 +22,7 @@
 
 use crate::reconcile::Error;
 use orgops_api::normalize_ou_path;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -30,12 +30,12 @@ use std::time::Duration;
 use std::time::SystemTime;
 
 /// The policy file's contents.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct Policy {
     /// AWS managed policies (names or ARNs) no namespace but an admin one may attach.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied_managed_policies: Vec<String>,
     /// Grants by namespace.
     #[serde(default)]
@@ -43,34 +43,34 @@ pub struct Policy {
 }
 
 /// What one namespace is granted.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NamespacePolicy {
     /// May target anything.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub admin: bool,
     /// OU paths from the root; each grants the OU and every OU below it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub organizational_units: Vec<String>,
     /// Account ids it may target without owning them (as an AwsAccount in the namespace).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
     /// AWS managed policies (names or ARNs) it may not attach, besides those denied to all.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied_managed_policies: Vec<String>,
     /// The longest session its permission sets may have (ISO 8601, `PT8H`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_session_duration: Option<String>,
     /// How far ahead an assignment's `expiresAt` may be (`90m`, `12h`, `7d`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_assignment_duration: Option<String>,
     /// Parent domains its subdomains may be delegated from, each with its hosted zone.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parent_domains: Vec<ParentDomain>,
 }
 
 /// A parent domain and the hosted zone that holds it.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ParentDomain {
     /// The domain, lower case, no trailing dot (`example.com`).

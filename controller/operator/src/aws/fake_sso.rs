@@ -263,4 +263,12 @@ impl IdentityStore for Arc<FakeSso> {
         self.call("GetUserId")?;
         Ok(None)
     }
+    async fn group_name(&self, _store: &str, id: &str) -> Result<Option<String>, AwsError> {
+        self.call("DescribeGroup")?;
+        Ok(self.state.lock().unwrap().groups.iter().find(|(_, g)| *g == id).map(|(name, _)| name.clone()))
+    }
+    async fn user_name(&self, _store: &str, _id: &str) -> Result<Option<String>, AwsError> {
+        self.call("DescribeUser")?;
+        Ok(None)
+    }
 }

@@ -225,4 +225,15 @@ impl<A: SsoAdmin, I: IdentityStore> IdentityCenter<A, I> {
         self.principals.insert(key, id.clone());
         Ok(id)
     }
+
+    /// The name of a principal (a group's display name, a user's user name); `None` when
+    /// the identity store has no such principal. Read each time: only `orgops import`
+    /// asks, once per principal.
+    pub async fn principal_name(&self, principal: &Principal) -> Result<Option<String>, AwsError> {
+        let store = self.instance().await?.identity_store_id;
+        match principal.kind {
+            PrincipalKind::Group => self.store.group_name(&store, &principal.id).await,
+            PrincipalKind::User => self.store.user_name(&store, &principal.id).await,
+        }
+    }
 }

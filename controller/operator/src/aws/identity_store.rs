@@ -1,5 +1,5 @@
-//! The Identity Store: groups and users by name, as the calls orgops makes and their SDK
-//! implementation.
+//! The Identity Store: groups and users by name (and, for `orgops import`, names by id),
+//! as the calls orgops makes and their SDK implementation.
 
 use super::{AwsError, CallGate};
 use aws_sdk_identitystore::Client;
@@ -18,6 +18,10 @@ pub trait IdentityStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
     /// GetUserId by user name.
     fn user_id(&self, store: &str, user_name: &str) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    /// DescribeGroup: the group's display name.
+    fn group_name(&self, store: &str, id: &str) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    /// DescribeUser: the user's user name.
+    fn user_name(&self, store: &str, id: &str) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
 }
 
 /// [`IdentityStore`] on the AWS SDK.
@@ -69,5 +73,19 @@ impl IdentityStore for SdkIdentityStore {
             self.client.get_user_id().identity_store_id(store).alternate_identifier(by("userName", user_name)?);
         let result = self.gate.send(SERVICE, "GetUserId", request.send()).await.map(|out| out.user_id().to_string());
         not_found_is_none(result)
+    }
+
+    async fn group_name(&self, store: &str, id: &str) -> Result<Option<String>, AwsError> {
+        let request = self.client.describe_group().identity_store_id(store).group_id(id);
+        let result = self.gate.send(SERVICE, "DescribeGroup", request.send()).await;
+        Ok(not_found_is_none(result.map(|out| out.display_name().unwrap_or_default().to_string()))?
+            .filter(|name| !name.is_empty()))
+    }
+
+    async fn user_name(&self, store: &str, id: &str) -> Result<Option<String>, AwsError> {
+        let request = self.client.describe_user().identity_store_id(store).user_id(id);
+        let result = self.gate.send(SERVICE, "DescribeUser", request.send()).await;
+        Ok(not_found_is_none(result.map(|out| out.user_name().unwrap_or_default().to_string()))?
+            .filter(|name| !name.is_empty()))
     }
 }

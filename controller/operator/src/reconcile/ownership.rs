@@ -13,6 +13,11 @@ pub const OWNER_TAG: &str = "orgops.dev/owner";
 /// Tag holding the owning object's UID.
 pub const UID_TAG: &str = "orgops.dev/uid";
 
+/// Annotation by which an object names the existing AWS resource it takes over under
+/// `managementPolicy: Full` (a permission set's ARN, a hosted zone's id): adoption written
+/// in the object and reviewed with it, as `spec.accountId` is for an account.
+pub const ADOPT_ANNOTATION: &str = "orgops.dev/adopt";
+
 /// Tags as key → value.
 pub type Tags = BTreeMap<String, String>;
 
@@ -60,6 +65,23 @@ pub fn carries_uid<R: Resource>(obj: &R, actual: &Tags) -> bool {
         Some(uid) => actual.get(UID_TAG) == Some(&uid),
         None => actual.get(OWNER_TAG) == Some(&owner_of(obj)),
     }
+}
+
+/// Whether the object's adopt annotation names this resource id.
+pub fn names_for_adoption<R: Resource>(obj: &R, resource_id: &str) -> bool {
+    obj.annotations().get(ADOPT_ANNOTATION).is_some_and(|named| named.trim() == resource_id)
+}
+
+/// The refusal of an existing resource the object does not own, with the two ways to
+/// adopt it.
+pub fn not_owned<R: Resource>(obj: &R, resource: &str, resource_id: &str) -> Error {
+    Error::terminal(format!(
+        "{resource} already exists and is not owned by this object: orgops never takes one over silently. To adopt \
+         it, annotate the object {ADOPT_ANNOTATION}: {resource_id:?}, or tag the resource {OWNER_TAG}={} and \
+         {UID_TAG}={}",
+        owner_of(obj),
+        obj.uid().unwrap_or_default()
+    ))
 }
 
 /// The tag differences, one per key (`tags.<key>`): the spec's tags against AWS's, and

@@ -2,7 +2,7 @@
 //! contacts as the spec says, and closes it on deletion when asked to. The AWS calls are
 //! here; the decisions that need none are in `rules`.
 
-mod rules;
+pub mod rules;
 
 use crate::aws::FailureKind;
 use crate::aws::account_management::{AccountManagement, ContactDetails, ContactType};

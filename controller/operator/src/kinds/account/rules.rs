@@ -35,6 +35,27 @@ pub fn details(contact: &Contact) -> ContactDetails {
     }
 }
 
+/// The spec contact that asks for what the Account Management API holds.
+pub fn contact(details: &ContactDetails) -> Contact {
+    Contact {
+        name: details.name.clone(),
+        title: details.title.clone(),
+        email: details.email.clone(),
+        phone_number: details.phone.clone(),
+    }
+}
+
+/// The spec's alternate contacts for those AWS holds; `None` when it holds none.
+pub fn alternate_contacts(found: &[(ContactType, ContactDetails)]) -> Option<AlternateContacts> {
+    let of = |kind: ContactType| found.iter().find(|(k, _)| *k == kind).map(|(_, d)| contact(d));
+    let contacts = AlternateContacts {
+        billing: of(ContactType::Billing),
+        operations: of(ContactType::Operations),
+        security: of(ContactType::Security),
+    };
+    (contacts != AlternateContacts::default()).then_some(contacts)
+}
+
 /// How AWS's contact differs from the spec's, shown as `name <email>`.
 pub fn contact_diff(kind: ContactType, wanted: &Contact, actual: Option<&ContactDetails>) -> Option<FieldDiff> {
     if actual == Some(&details(wanted)) {

@@ -650,15 +650,10 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
         if known.is_none() {
             linked = Some(if ownership::carries_uid(obj, &actual.tags) {
                 Linked::Created(format!("found {resource}, created for this object before a restart"))
+            } else if ownership::names_for_adoption(obj, &arn) {
+                Linked::Adopted(format!("adopted {resource}, named by annotation {}", ownership::ADOPT_ANNOTATION))
             } else if full {
-                return Err(Error::terminal(format!(
-                    "{resource} already exists and is not owned by this object: orgops never takes one over \
-                     silently. To adopt it, tag it {}={} and {}={}; or choose another spec.permissionSet.name",
-                    ownership::OWNER_TAG,
-                    ownership::owner_of(obj),
-                    ownership::UID_TAG,
-                    obj.uid().unwrap_or_default()
-                )));
+                return Err(ownership::not_owned(obj, &resource, &arn));
             } else {
                 Linked::Adopted(format!("observing {resource} (managementPolicy ObserveOnly)"))
             });

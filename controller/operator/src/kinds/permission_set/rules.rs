@@ -183,6 +183,39 @@ pub fn desired_state(spec: &PermissionSetSpec) -> Result<PermissionSetState, Err
     })
 }
 
+/// The spec that asks for exactly this permission set (tags as given): the inverse of
+/// [`desired_state`], which `orgops import` writes.
+pub fn spec_of(state: &PermissionSetState, tags: BTreeMap<String, String>) -> Result<PermissionSetSpec, String> {
+    let reference =
+        |r: &PolicyRef| PolicyReference { name: r.name.clone(), path: Some(r.path.clone()).filter(|p| p != "/") };
+    let inline_policy = match state.inline_policy.as_deref().filter(|p| !p.trim().is_empty()) {
+        Some(text) => {
+            Some(serde_json::from_str::<Value>(text).map_err(|e| format!("its inline policy is not JSON ({e})"))?)
+        }
+        None => None,
+    };
+    let attributes = &state.attributes;
+    let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+    Ok(PermissionSetSpec {
+        name: attributes.name.clone(),
+        description: non_empty(&attributes.description),
+        session_duration: non_empty(&attributes.session_duration),
+        relay_state: non_empty(&attributes.relay_state),
+        managed_policies: state.managed_policies.clone(),
+        customer_managed_policies: state.customer_policies.iter().map(reference).collect(),
+        inline_policy,
+        permissions_boundary: state.boundary.as_ref().map(|b| match b {
+            Boundary::Managed(arn) => {
+                PermissionsBoundary { managed_policy_arn: Some(arn.clone()), customer_managed_policy: None }
+            }
+            Boundary::Customer(r) => {
+                PermissionsBoundary { managed_policy_arn: None, customer_managed_policy: Some(reference(r)) }
+            }
+        }),
+        tags,
+    })
+}
+
 fn shown<T: std::fmt::Debug>(value: &Option<T>) -> String {
     value.as_ref().map_or_else(|| "(absent)".into(), |v| format!("{v:?}"))
 }

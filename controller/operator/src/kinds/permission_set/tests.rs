@@ -6,7 +6,7 @@
 use super::*;
 use crate::aws::fake::FakeOrg;
 use crate::aws::fake_sso::{FakeSso, sso_error};
-use crate::aws::sso_admin::{Attributes, PrincipalKind};
+use crate::aws::sso_admin::{Attributes, Boundary, PolicyRef, PrincipalKind};
 use crate::kinds::directory::DirectoryEntry;
 use crate::kinds::directory::fake::Accounts as Directory;
 use crate::policy::{NamespacePolicy, Policy, PolicyStore};
@@ -208,6 +208,30 @@ async fn a_permission_set_of_that_name_owned_by_no_one_is_never_taken_over() {
         "{}",
         error.message
     );
+    assert_eq!(f.sso.count("CreatePermissionSet"), 0);
+}
+
+#[tokio::test]
+async fn a_permission_set_named_by_the_adopt_annotation_is_adopted_and_tagged_by_the_update() {
+    let f = fixture();
+    let existing = PermissionSetState {
+        attributes: Attributes { name: "PayrollDeveloper".into(), ..Attributes::default() },
+        ..PermissionSetState::default()
+    };
+    f.sso.state.lock().unwrap().sets.insert("arn:ps-theirs".into(), existing);
+    let mut obj = request(serde_json::json!({}));
+    obj.metadata.annotations = Some([(ownership::ADOPT_ANNOTATION.to_string(), "arn:ps-other".to_string())].into());
+    let refused = f.kind.observe(&obj, &mut PermissionSetRequestStatus::default()).await.unwrap_err();
+    assert!(refused.message.contains("orgops.dev/adopt: \"arn:ps-theirs\""), "another ARN adopts nothing: {refused:?}");
+
+    obj.metadata.annotations = Some([(ownership::ADOPT_ANNOTATION.to_string(), "arn:ps-theirs".to_string())].into());
+    let mut status = PermissionSetRequestStatus::default();
+    let Observation::Present { linked, diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+        panic!("present")
+    };
+    assert!(matches!(linked, Some(Linked::Adopted(_))), "{linked:?}");
+    assert_eq!(status.permission_set_arn.as_deref(), Some("arn:ps-theirs"));
+    assert!(diffs.iter().any(|d| d.ownership && d.path == "tags.orgops.dev/owner"), "{diffs:?}");
     assert_eq!(f.sso.count("CreatePermissionSet"), 0);
 }
 
@@ -491,4 +515,32 @@ async fn a_created_request_costs_one_write_per_thing_it_asks_for_and_a_few_reads
         ("PutPermissionsBoundaryToPermissionSet", 1),
     ];
     assert_eq!(counted, expected.map(|(op, n)| (op.to_string(), n)), "creation, then the pass that finds it Ready");
+}
+
+#[test]
+fn the_spec_of_a_permission_set_asks_for_exactly_that_permission_set() {
+    let state = PermissionSetState {
+        attributes: Attributes {
+            name: "Auditor".into(),
+            description: Some("read and audit".into()),
+            session_duration: Some("PT2H".into()),
+            relay_state: Some("https://console.aws.amazon.com/".into()),
+        },
+        tags: Default::default(),
+        managed_policies: vec!["arn:aws:iam::aws:policy/SecurityAudit".into()],
+        customer_policies: vec![
+            PolicyRef { name: "audit-extra".into(), path: "/".into() },
+            PolicyRef { name: "logs".into(), path: "/team/".into() },
+        ],
+        inline_policy: Some(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:Delete*","Resource":"*"}]}"#.into(),
+        ),
+        boundary: Some(Boundary::Customer(PolicyRef { name: "boundary".into(), path: "/".into() })),
+    };
+    let spec = rules::spec_of(&state, Default::default()).unwrap();
+    assert_eq!(spec.customer_managed_policies[0].path, None, "the default path is left out");
+    let desired = rules::desired_state(&spec).unwrap();
+    assert_eq!(rules::policy_diffs(&desired, &state), []);
+    let broken = PermissionSetState { inline_policy: Some("{not json".into()), ..state };
+    assert!(rules::spec_of(&broken, Default::default()).unwrap_err().contains("not JSON"));
 }

@@ -96,20 +96,21 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> SubdomainKind<R, A
                 return Ok(Some((zone.clone(), Linked::Adopted(message))));
             }
         }
+        if let Some(zone) = zones.iter().find(|z| ownership::names_for_adoption(obj, &z.id)) {
+            let message = format!(
+                "adopted hosted zone {} ({domain}) in account {account}, named by annotation {}",
+                zone.id,
+                ownership::ADOPT_ANNOTATION
+            );
+            return Ok(Some((zone.clone(), Linked::Adopted(message))));
+        }
         let Some(zone) = zones.first() else { return Ok(None) };
         let resource = format!("hosted zone {} ({domain}) in account {account}", zone.id);
         if obj.spec.policies.management_policy == ManagementPolicy::ObserveOnly {
             let message = format!("observing {resource} (managementPolicy ObserveOnly)");
             return Ok(Some((zone.clone(), Linked::Adopted(message))));
         }
-        Err(Error::terminal(format!(
-            "{resource} already exists and is not owned by this object: orgops never takes one over silently. \
-             To adopt it, tag it {}={} and {}={}",
-            ownership::OWNER_TAG,
-            ownership::owner_of(obj),
-            ownership::UID_TAG,
-            uid
-        )))
+        Err(ownership::not_owned(obj, &resource, &zone.id))
     }
 
     /// Refuses a parent NS record for the domain that orgops did not write.

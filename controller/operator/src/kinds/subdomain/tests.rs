@@ -153,6 +153,22 @@ async fn a_zone_whose_create_answer_was_lost_is_found_by_its_caller_reference() 
 }
 
 #[tokio::test]
+async fn a_zone_named_by_the_adopt_annotation_is_adopted_with_no_zone_created() {
+    let f = fixture();
+    let mut obj = delegation(serde_json::json!({}));
+    let theirs = f.route53.add_zone(TEAM, "payroll.example.com", "terraform", Default::default());
+    obj.metadata.annotations = Some([(ownership::ADOPT_ANNOTATION.to_string(), theirs.clone())].into());
+    let mut status = Status::default();
+    let Observation::Present { linked, diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
+        panic!("present")
+    };
+    assert!(matches!(linked, Some(Linked::Adopted(_))), "{linked:?}");
+    assert_eq!(status.zone_id.as_deref(), Some(theirs.as_str()));
+    assert!(diffs.iter().any(|d| d.ownership), "the update tags it: {diffs:?}");
+    assert_eq!(f.route53.zones_in(TEAM).len(), 1);
+}
+
+#[tokio::test]
 async fn a_zone_of_that_name_owned_by_no_one_and_a_foreign_parent_record_are_refused_with_no_write() {
     let f = fixture();
     let obj = delegation(serde_json::json!({}));
