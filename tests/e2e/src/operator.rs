@@ -23,6 +23,7 @@ struct Launch {
     pod_name: String,
     extra_args: Vec<String>,
     kubeconfig: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 /// Options of a test's operator.
@@ -41,6 +42,8 @@ pub struct OperatorOptions<'a> {
     pub extra_args: Vec<String>,
     /// A kubeconfig instead of the environment's (another identity).
     pub kubeconfig: Option<PathBuf>,
+    /// More environment variables (AWS credentials of another organization).
+    pub env: Vec<(String, String)>,
 }
 
 impl<'a> OperatorOptions<'a> {
@@ -55,6 +58,7 @@ impl<'a> OperatorOptions<'a> {
             replica: "",
             extra_args: Vec::new(),
             kubeconfig: None,
+            env: Vec::new(),
         }
     }
 }
@@ -86,6 +90,7 @@ impl Operator {
             pod_name: format!("orgops-{}{}", options.namespace, options.replica),
             extra_args: options.extra_args,
             kubeconfig: options.kubeconfig,
+            env: options.env,
         };
         let mut operator = Operator { child: launch.spawn(options.resync, port), port, launch };
         operator.wait_ready().await;
@@ -246,6 +251,7 @@ impl Launch {
             .args(&self.extra_args)
             .env("RUST_LOG", "info,orgops=debug")
             .env("POD_NAME", &self.pod_name)
+            .envs(self.env.iter().cloned())
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file));
         if let Some(endpoint) = &self.endpoint {

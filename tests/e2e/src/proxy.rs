@@ -70,8 +70,9 @@ pub async fn start(upstream: String, hook: Hook) -> String {
 }
 
 /// The AWS operation of a request: from `X-Amz-Target` (JSON protocols), from `Action=`
-/// in the form body (query protocols: STS), or, for Route 53's REST protocol, the
-/// operation its method and path name.
+/// in the form body (query protocols: STS), from the path of the Account API's REST-JSON
+/// (`POST /getAlternateContact`), or, for Route 53's REST protocol, the operation its
+/// method and path name.
 fn operation_of(parts: &hyper::http::request::Parts, body: &[u8]) -> String {
     if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         return target.rsplit('.').next().unwrap_or_default().to_string();
@@ -83,6 +84,12 @@ fn operation_of(parts: &hyper::http::request::Parts, body: &[u8]) -> String {
     let path = parts.uri.path();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = parts.method.as_str();
+    if let ("POST", [single]) = (method, segments.as_slice())
+        && single.starts_with(|c: char| c.is_ascii_lowercase())
+    {
+        let mut chars = single.chars();
+        return chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default();
+    }
     let name = match (method, segments.get(1).copied(), segments.len()) {
         ("POST", Some("hostedzone"), 2) => "CreateHostedZone",
         ("POST", Some("hostedzone"), 4) if path.ends_with("/rrset") || path.ends_with("/rrset/") => {

@@ -36,8 +36,8 @@ use std::sync::Arc;
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("team").required(true).args(["team_tag", "team_ou_level"])))]
 pub struct ImportArgs {
-    /// The folder to write (`teams/<namespace>/`, `<admin namespace>/`); it must not exist
-    /// or be empty.
+    /// The folder to write into (`teams/<namespace>/`, `<admin namespace>/`): a new one,
+    /// or a repository where none of the files to write exists yet.
     #[arg(long)]
     pub out: PathBuf,
     /// An account's team is the value of this tag.
@@ -345,26 +345,26 @@ const POLICY_HEADER: &str = "\
 # domains of its subdomains. Merge them into the platform policy.
 ";
 
-/// Writes the objects and the policy; the files written.
+/// Writes the objects and the policy; the files written. Refuses, before writing any,
+/// when one of them exists: import never writes over a file.
 pub fn write(out: &Path, import: &build::Import, admin: &str) -> anyhow::Result<Vec<PathBuf>> {
-    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
-        bail!("{} is not empty: import writes into a new folder, never over files", out.display());
-    }
-    let mut written = Vec::new();
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
     for object in &import.objects {
-        let dir = folder(out, &object.namespace, admin);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(format!("{}-{}.yaml", object.kind.to_lowercase(), object.name));
-        std::fs::write(&path, serde_yaml::to_string(&object.body)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
+        let path =
+            folder(out, &object.namespace, admin).join(format!("{}-{}.yaml", object.kind.to_lowercase(), object.name));
+        files.push((path, serde_yaml::to_string(&object.body)?));
     }
-    let dir = out.join(admin);
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("policy.yaml");
-    std::fs::write(&path, format!("{POLICY_HEADER}{}", serde_yaml::to_string(&import.policy)?))?;
-    written.push(path);
-    Ok(written)
+    let policy = format!("{POLICY_HEADER}{}", serde_yaml::to_string(&import.policy)?);
+    files.push((out.join(admin).join("policy.yaml"), policy));
+    if let Some((existing, _)) = files.iter().find(|(path, _)| path.exists()) {
+        bail!("{} exists: import writes new files only, never over one", existing.display());
+    }
+    for (path, text) in &files {
+        let dir = path.parent().expect("a file in a folder");
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(files.into_iter().map(|(path, _)| path).collect())
 }
 
 /// `orgops import`.
@@ -419,7 +419,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<bool> {
     // What was written must pass the checks a pull request gets.
     let policy_file = args.out.join(&admin).join("policy.yaml");
     let policy = PolicyStore::open(Some(policy_file.clone()))?;
-    let findings = crate::validate::validate(std::slice::from_ref(&args.out), Some(&policy))?;
+    let findings = crate::validate::validate(&written, Some(&policy))?;
     for finding in &findings {
         eprintln!("{}", finding.text());
     }

@@ -158,7 +158,8 @@ where
             planned.action = match (&linked, diffs.is_empty()) {
                 (_, false) if unchanged => Action::Drift,
                 (_, false) => Action::Change,
-                (Some(Linked::Adopted(_)), true) => Action::Adopt,
+                // Observing what exists writes nothing: only Full management adopts.
+                (Some(Linked::Adopted(_)), true) if full => Action::Adopt,
                 (_, true) => Action::None,
             };
             if let Some(Linked::Adopted(message)) = linked {
