@@ -425,10 +425,11 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<bool> {
     }
     let errors = findings.iter().filter(|f| !f.not_checked).count();
     eprintln!(
-        "next: review {}, then `orgops plan {} --policy {}` shows what applying it does (nothing, for an import)",
+        "next: review {}, then `orgops plan {} --policy {}` shows what applying it does ({})",
         policy_file.display(),
         args.out.display(),
-        policy_file.display()
+        policy_file.display(),
+        if args.manage { "the ownership tags the adoption writes" } else { "nothing" }
     );
     Ok(errors == 0)
 }
