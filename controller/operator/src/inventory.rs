@@ -33,9 +33,9 @@ pub struct InventoryArgs {
     /// namespace from orgops's ownership tag (one tag read per account).
     #[arg(long)]
     pub from_aws: bool,
-    /// Organizations read calls per second, with --from-aws.
-    #[arg(long, default_value_t = 8.0)]
-    pub organizations_read_rate: f64,
+    /// Client-side AWS rate limits.
+    #[command(flatten)]
+    pub limits: crate::run::RateLimits,
 }
 
 /// One account.
@@ -147,9 +147,8 @@ pub fn render(rows: &[Row], format: Format) -> String {
 /// `orgops inventory`.
 pub async fn run(args: &InventoryArgs) -> anyhow::Result<()> {
     let rows = if args.from_aws {
-        anyhow::ensure!(args.organizations_read_rate > 0.0, "--organizations-read-rate must be positive");
         let sdk = load_sdk_config().await;
-        let gate = crate::run::aws_gate(args.organizations_read_rate, 5.0, Metrics::new().aws_calls);
+        let gate = crate::run::aws_gate(&args.limits, Metrics::new().aws_calls)?;
         let org = OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate));
         from_organization(&org).await?
     } else {

@@ -57,9 +57,6 @@ pub struct RunArgs {
     /// and wait behind at most this many re-checks for an AWS rate limit.
     #[arg(long, env = "ORGOPS_RECHECK_CONCURRENCY", default_value_t = 4)]
     pub recheck_concurrency: u16,
-    /// Organizations read calls per second (List*, Describe*), shared by every object.
-    #[arg(long, env = "ORGOPS_ORGANIZATIONS_READ_RATE", default_value_t = 8.0)]
-    pub organizations_read_rate: f64,
     /// Elect a leader through a Lease, so that of several replicas only one reconciles.
     #[arg(long, env = "ORGOPS_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
@@ -88,9 +85,9 @@ pub struct RunArgs {
     /// or hub account's role).
     #[arg(long, env = "ORGOPS_HUB_ROLE_ARN")]
     pub hub_role_arn: Option<String>,
-    /// Route 53 requests per second (Route 53 allows 5 per account).
-    #[arg(long, env = "ORGOPS_ROUTE53_RATE", default_value_t = 5.0)]
-    pub route53_rate: f64,
+    /// Client-side AWS rate limits.
+    #[command(flatten)]
+    pub limits: RateLimits,
     /// How often CloudFormation is asked to detect drift in a SecurityBaseline's stack
     /// instances (DetectStackSetDrift: an operation per stack set, so rarely).
     #[arg(long, env = "ORGOPS_STACK_SET_DRIFT_INTERVAL", default_value = "24h", value_parser = parse_duration)]
@@ -155,13 +152,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let metrics = Metrics::new();
     let sdk = load_sdk_config().await;
-    if args.organizations_read_rate.is_nan() || args.organizations_read_rate <= 0.0 {
-        bail!("--organizations-read-rate must be positive");
-    }
-    if args.route53_rate.is_nan() || args.route53_rate <= 0.0 {
-        bail!("--route53-rate must be positive");
-    }
-    let gate = aws_gate(args.organizations_read_rate, args.route53_rate, metrics.aws_calls.clone());
+    let gate = aws_gate(&args.limits, metrics.aws_calls.clone())?;
     let org = Arc::new(OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())));
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
     let account_kind = AccountKind::new(
@@ -334,16 +325,73 @@ fn lease_settings(args: &RunArgs) -> LeaseSettings {
     LeaseSettings { namespace, name: "orgops".into(), identity: identity(), duration: args.lease_duration }
 }
 
-/// The gate every AWS call of orgops goes through, counted in `calls`.
-pub fn aws_gate(organizations_reads: f64, route53: f64, calls: prometheus::IntCounterVec) -> CallGate {
-    CallGate::new(aws_rate_limits(organizations_reads, route53), RateLimiter::per_second(5.0, 5), calls)
+/// Client-side AWS rate limits, in calls per second. Each default is at or under the
+/// quota AWS documents, so orgops alone is never throttled; several controllers, or
+/// other automation, sharing an account share its quota and should lower theirs.
+#[derive(clap::Args, Clone, Debug, PartialEq)]
+pub struct RateLimits {
+    /// Organizations reads (List*, Describe*), per operation. Organizations publishes no
+    /// per-operation rate; this stays well under the throttling seen in practice.
+    #[arg(long, env = "ORGOPS_ORGANIZATIONS_READ_RATE", default_value_t = 8.0)]
+    pub organizations_read_rate: f64,
+    /// Organizations writes (MoveAccount, TagResource, UntagResource), per operation.
+    #[arg(long, env = "ORGOPS_ORGANIZATIONS_WRITE_RATE", default_value_t = 2.0)]
+    pub organizations_write_rate: f64,
+    /// CreateAccount calls, with bursts of 5: AWS allows 5 account creations in progress
+    /// at once, and a creation takes minutes.
+    #[arg(long, env = "ORGOPS_CREATE_ACCOUNT_RATE", default_value_t = 1.0)]
+    pub create_account_rate: f64,
+    /// CloseAccount calls (AWS closes at most 10% of the accounts in 30 days).
+    #[arg(long, env = "ORGOPS_CLOSE_ACCOUNT_RATE", default_value_t = 1.0)]
+    pub close_account_rate: f64,
+    /// Account Management GetAlternateContact (AWS: 10 a second per account).
+    #[arg(long, env = "ORGOPS_ACCOUNT_READ_RATE", default_value_t = 8.0)]
+    pub account_read_rate: f64,
+    /// Account Management PutAlternateContact and PutAccountName (AWS: 5 and 1 a second).
+    #[arg(long, env = "ORGOPS_ACCOUNT_WRITE_RATE", default_value_t = 1.0)]
+    pub account_write_rate: f64,
+    /// IAM Identity Center sso-admin calls, all operations together (AWS: 20 a second).
+    #[arg(long, env = "ORGOPS_SSO_RATE", default_value_t = 20.0)]
+    pub sso_rate: f64,
+    /// Identity Store calls (name lookups).
+    #[arg(long, env = "ORGOPS_IDENTITYSTORE_RATE", default_value_t = 10.0)]
+    pub identitystore_rate: f64,
+    /// Route 53 requests, all accounts together (AWS: 5 a second per account).
+    #[arg(long, env = "ORGOPS_ROUTE53_RATE", default_value_t = 5.0)]
+    pub route53_rate: f64,
+    /// CloudFormation StackSets calls.
+    #[arg(long, env = "ORGOPS_CLOUDFORMATION_RATE", default_value_t = 5.0)]
+    pub cloudformation_rate: f64,
 }
 
-/// Client-side limits per AWS operation, at or under the AWS quotas.
-fn aws_rate_limits(organizations_reads: f64, route53: f64) -> HashMap<&'static str, RateLimiter> {
-    let read = || RateLimiter::per_second(organizations_reads, 10);
-    let write = || RateLimiter::per_second(2.0, 5);
-    HashMap::from([
+impl Default for RateLimits {
+    fn default() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            limits: RateLimits,
+        }
+        Defaults::parse_from(["defaults"]).limits
+    }
+}
+
+/// The gate every AWS call of orgops goes through, counted in `calls`.
+pub fn aws_gate(limits: &RateLimits, calls: prometheus::IntCounterVec) -> anyhow::Result<CallGate> {
+    Ok(CallGate::new(aws_rate_limits(limits)?, RateLimiter::per_second(5.0, 5), calls))
+}
+
+/// The limiter of each operation (`service:Operation`) or service.
+fn aws_rate_limits(limits: &RateLimits) -> anyhow::Result<HashMap<&'static str, RateLimiter>> {
+    let rate = |flag: &str, value: f64, burst: u32| {
+        anyhow::ensure!(value.is_finite() && value > 0.0, "--{flag} must be a positive number of calls a second");
+        Ok(move || RateLimiter::per_second(value, burst))
+    };
+    let read = rate("organizations-read-rate", limits.organizations_read_rate, 10)?;
+    let write = rate("organizations-write-rate", limits.organizations_write_rate, 5)?;
+    let account_read = rate("account-read-rate", limits.account_read_rate, 10)?;
+    let account_write = rate("account-write-rate", limits.account_write_rate, 1)?;
+    Ok(HashMap::from([
         ("organizations:ListRoots", read()),
         ("organizations:ListOrganizationalUnitsForParent", read()),
         ("organizations:ListAccountsForParent", read()),
@@ -352,21 +400,20 @@ fn aws_rate_limits(organizations_reads: f64, route53: f64) -> HashMap<&'static s
         ("organizations:ListParents", read()),
         ("organizations:DescribeCreateAccountStatus", read()),
         ("organizations:ListCreateAccountStatus", read()),
-        ("organizations:CreateAccount", RateLimiter::per_second(1.0, 5)),
+        ("organizations:CreateAccount", rate("create-account-rate", limits.create_account_rate, 5)?()),
         ("organizations:MoveAccount", write()),
         ("organizations:TagResource", write()),
         ("organizations:UntagResource", write()),
-        ("organizations:CloseAccount", RateLimiter::per_second(1.0, 1)),
-        ("account:GetAlternateContact", read()),
-        ("account:PutAlternateContact", write()),
-        ("account:PutAccountName", write()),
-        // IAM Identity Center: 20 requests a second for the whole API.
-        ("sso", RateLimiter::per_second(20.0, 20)),
-        ("identitystore", RateLimiter::per_second(10.0, 10)),
-        // Route 53: 5 requests a second per account; one budget for all, to be safe.
-        ("route53", RateLimiter::per_second(route53, 5)),
-        ("cloudformation", RateLimiter::per_second(5.0, 5)),
-    ])
+        ("organizations:CloseAccount", rate("close-account-rate", limits.close_account_rate, 1)?()),
+        ("account:GetAlternateContact", account_read()),
+        ("account:PutAlternateContact", account_write()),
+        ("account:PutAccountName", account_write()),
+        ("sso", rate("sso-rate", limits.sso_rate, 20)?()),
+        ("identitystore", rate("identitystore-rate", limits.identitystore_rate, 10)?()),
+        // One budget for every account, to be safe.
+        ("route53", rate("route53-rate", limits.route53_rate, 5)?()),
+        ("cloudformation", rate("cloudformation-rate", limits.cloudformation_rate, 5)?()),
+    ]))
 }
 
 /// Fails with a message naming each missing CRD when the API server does not serve it.

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod aws;
 pub mod dns;
+pub mod faults;
 pub mod identity;
 pub mod operator;
 pub mod proxy;

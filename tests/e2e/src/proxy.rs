@@ -1,6 +1,6 @@
 //! An HTTP proxy in front of moto that lets a test act at an exact point of an AWS call
-//! (after moto answered, before the operator gets the answer), or count every call that
-//! reached moto.
+//! (after moto answered, before the operator gets the answer), count every call that
+//! reached moto, and inject faults (see [`crate::faults`]).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -12,6 +12,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::faults::{Call, Faults, Injected, Injector, Verdict, error_answer};
 
 /// Runs after moto answered a call, with the call's operation (`CreateAccount`, from the
 /// `X-Amz-Target` header); the operator gets the answer only when the hook returns.
@@ -48,19 +50,73 @@ pub async fn killing_after(operation: &'static str) -> (String, Arc<AtomicU32>) 
     (start(std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL from the harness"), hook).await, slot)
 }
 
+/// Calls by `service:Operation`, as a fault-injecting proxy let them reach moto.
+pub type ServiceCounts = Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>;
+
+/// A fault-injecting proxy: its URL, the calls that reached moto, the faults injected.
+pub struct FaultProxy {
+    pub url: String,
+    pub calls: ServiceCounts,
+    injector: Arc<Injector>,
+}
+
+impl FaultProxy {
+    /// The faults injected so far.
+    pub fn injected(&self) -> Injected {
+        self.injector.injected.lock().unwrap().clone()
+    }
+
+    /// Calls that reached moto and change something (neither a read nor AssumeRole).
+    pub fn writes(&self) -> std::collections::BTreeMap<String, u32> {
+        let reads = ["Describe", "List", "Get", "AssumeRole", "DetectStackSetDrift"];
+        let calls = self.calls.lock().unwrap().clone();
+        calls
+            .into_iter()
+            .filter(|(call, _)| !reads.iter().any(|r| call.split(':').nth(1).unwrap_or(call).starts_with(r)))
+            .collect()
+    }
+
+    /// Every call that reached moto.
+    pub fn total(&self) -> u64 {
+        self.calls.lock().unwrap().values().map(|n| u64::from(*n)).sum()
+    }
+}
+
+/// Starts a proxy to the environment's moto that injects `faults` and counts the calls
+/// that reached moto by service and operation.
+pub async fn with_faults(faults: Faults) -> FaultProxy {
+    let calls = ServiceCounts::default();
+    let counter = calls.clone();
+    let hook: ServiceHook = Arc::new(move |service, operation| {
+        *counter.lock().unwrap().entry(format!("{service}:{operation}")).or_default() += 1
+    });
+    let injector = Arc::new(Injector::new(faults));
+    let upstream = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL from the harness");
+    let url = serve(upstream, hook, Some(injector.clone())).await;
+    FaultProxy { url, calls, injector }
+}
+
+/// Runs after moto answered, with the call's service and operation.
+type ServiceHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
 /// Starts the proxy to `upstream` and returns its URL.
 pub async fn start(upstream: String, hook: Hook) -> String {
+    serve(upstream, Arc::new(move |_, operation| hook(operation)), None).await
+}
+
+async fn serve(upstream: String, hook: ServiceHook, injector: Option<Arc<Injector>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else { return };
-            let (client, upstream, hook) = (client.clone(), upstream.clone(), hook.clone());
+            let (client, upstream, hook, injector) = (client.clone(), upstream.clone(), hook.clone(), injector.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let (client, upstream, hook) = (client.clone(), upstream.clone(), hook.clone());
-                    async move { forward(client, &upstream, hook, request).await }
+                    let (client, upstream, hook, injector) =
+                        (client.clone(), upstream.clone(), hook.clone(), injector.clone());
+                    async move { forward(client, &upstream, hook, injector, request).await }
                 });
                 let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
@@ -108,25 +164,89 @@ fn operation_of(parts: &hyper::http::request::Parts, body: &[u8]) -> String {
     name.to_string()
 }
 
+/// The SigV4 signing name and access key of a request, from its Authorization header
+/// (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
+fn signer_of(parts: &hyper::http::request::Parts) -> (String, String) {
+    let header = parts.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let credential = header.split("Credential=").nth(1).and_then(|c| c.split(',').next()).unwrap_or_default();
+    let fields: Vec<&str> = credential.split('/').collect();
+    (fields.get(3).copied().unwrap_or_default().to_string(), fields.first().copied().unwrap_or_default().to_string())
+}
+
+/// Why the proxy answered a call with no response: the connection is then dropped.
+#[derive(Debug)]
+struct Dropped(String);
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+impl From<hyper::Error> for Dropped {
+    fn from(error: hyper::Error) -> Self {
+        Dropped(error.to_string())
+    }
+}
+
+impl From<hyper::http::Error> for Dropped {
+    fn from(error: hyper::http::Error) -> Self {
+        Dropped(error.to_string())
+    }
+}
+
 async fn forward(
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
     upstream: &str,
-    hook: Hook,
+    hook: ServiceHook,
+    injector: Option<Arc<Injector>>,
     request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+) -> Result<Response<Full<Bytes>>, Dropped> {
     let (mut parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();
     let operation = operation_of(&parts, &body);
+    let (service, caller) = signer_of(&parts);
+    let call = Call {
+        service,
+        operation,
+        caller,
+        poll_key: format!("{}?{}", parts.uri.path(), String::from_utf8_lossy(&body)),
+    };
+    if let Some(injector) = &injector {
+        tokio::time::sleep(injector.latency()).await;
+        match injector.verdict(&call) {
+            Verdict::Forward => {}
+            Verdict::Reset => return Err(Dropped("connection reset by the fault proxy".into())),
+            verdict => {
+                let (status, headers, text) = error_answer(&call.service, verdict == Verdict::Throttle);
+                let mut answer = Response::builder().status(status);
+                for (name, value) in headers {
+                    answer = answer.header(name, value);
+                }
+                return Ok(answer.body(Full::new(Bytes::from(text)))?);
+            }
+        }
+    }
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     parts.uri = format!("{upstream}{path}").parse().expect("upstream URL");
     // A request that reached the proxy is on the wire: it goes on to moto (and the hook
     // runs) even when the caller dies meanwhile, as it would reach AWS.
     let upstream_call = tokio::spawn(async move {
         let answer = client.request(Request::from_parts(parts, Full::new(body))).await.expect("moto answers");
-        let (parts, body) = answer.into_parts();
-        let body = body.collect().await?.to_bytes();
-        hook(&operation);
-        Ok(Response::from_parts(parts, Full::new(body)))
+        let (mut parts, body) = answer.into_parts();
+        let mut body = body.collect().await?.to_bytes();
+        hook(&call.service, &call.operation);
+        if let Some(injector) = &injector {
+            let rewritten = injector.rewrite(&call, &body);
+            injector.observe(&call, &body, rewritten.is_some());
+            if let Some(rewritten) = rewritten {
+                parts.headers.remove("content-length");
+                body = Bytes::from(rewritten);
+            }
+        }
+        Ok::<_, hyper::Error>(Response::from_parts(parts, Full::new(body)))
     });
-    upstream_call.await.expect("the upstream call does not panic")
+    Ok(upstream_call.await.expect("the upstream call does not panic")?)
 }

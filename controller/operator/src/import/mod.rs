@@ -72,9 +72,9 @@ pub struct ImportArgs {
     /// A role assumed first, whose credentials assume the member roles.
     #[arg(long)]
     pub hub_role_arn: Option<String>,
-    /// Organizations and Account Management read calls per second.
-    #[arg(long, default_value_t = 8.0)]
-    pub organizations_read_rate: f64,
+    /// Client-side AWS rate limits.
+    #[command(flatten)]
+    pub limits: crate::run::RateLimits,
 }
 
 /// A parent domain and, when not the management account, the account of its zone.
@@ -369,7 +369,6 @@ pub fn write(out: &Path, import: &build::Import, admin: &str) -> anyhow::Result<
 
 /// `orgops import`.
 pub async fn run(args: &ImportArgs) -> anyhow::Result<bool> {
-    anyhow::ensure!(args.organizations_read_rate > 0.0, "--organizations-read-rate must be positive");
     let admin = build::label(&args.admin_namespace)
         .filter(|l| *l == args.admin_namespace)
         .with_context(|| format!("--admin-namespace {:?} is not a namespace name", args.admin_namespace))?;
@@ -379,7 +378,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<bool> {
         (None, None) => bail!("give --team-tag or --team-ou-level"),
     };
     let sdk = load_sdk_config().await;
-    let gate = crate::run::aws_gate(args.organizations_read_rate, 5.0, Metrics::new().aws_calls).read_only();
+    let gate = crate::run::aws_gate(&args.limits, Metrics::new().aws_calls)?.read_only();
     let instance = match (&args.sso_instance_arn, &args.identity_store_id) {
         (Some(arn), Some(id)) => Some(Instance { arn: arn.clone(), identity_store_id: id.clone() }),
         _ => None,

@@ -65,6 +65,9 @@ pub struct PlanArgs {
     /// A role assumed first, whose credentials assume the member roles.
     #[arg(long)]
     pub hub_role_arn: Option<String>,
+    /// Client-side AWS rate limits.
+    #[command(flatten)]
+    pub limits: crate::run::RateLimits,
 }
 
 /// The typed objects of one kind among documents, each with its namespace set.
@@ -276,7 +279,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
     };
     let policy = Arc::new(PolicyStore::open(args.policy.clone())?);
     let sdk = load_sdk_config().await;
-    let gate = crate::run::aws_gate(8.0, 5.0, Metrics::new().aws_calls).read_only();
+    let gate = crate::run::aws_gate(&args.limits, Metrics::new().aws_calls)?.read_only();
     let org = Arc::new(OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())));
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
     let mut out = Vec::new();
