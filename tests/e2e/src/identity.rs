@@ -57,6 +57,21 @@ pub async fn create_group(name: &str) -> String {
     }
 }
 
+/// The name of every permission set of the instance (a name twice is a duplicate).
+pub async fn permission_set_names() -> Vec<String> {
+    let (instance, _) = instance().await;
+    let client = sso().await;
+    let mut names = Vec::new();
+    let mut pages = client.list_permission_sets().instance_arn(&instance).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for arn in page.unwrap().permission_sets() {
+            let out = client.describe_permission_set().instance_arn(&instance).permission_set_arn(arn).send().await;
+            names.extend(out.unwrap().permission_set().and_then(|p| p.name()).map(str::to_string));
+        }
+    }
+    names
+}
+
 /// Every permission set ARN with this name.
 pub async fn permission_sets_named(name: &str) -> Vec<String> {
     let (instance, _) = instance().await;

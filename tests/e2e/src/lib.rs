@@ -5,12 +5,15 @@
 
 pub mod accounts;
 pub mod aws;
+pub mod bench;
 pub mod dns;
+pub mod estate;
 pub mod faults;
 pub mod identity;
 pub mod operator;
 pub mod proxy;
 pub mod requests;
+pub mod stack_sets;
 
 use anyhow::Context;
 use k8s_openapi::api::core::v1::Namespace;

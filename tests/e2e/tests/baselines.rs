@@ -3,48 +3,14 @@
 //! StackSet operation for a couple of seconds, one at a time, as AWS does (see
 //! tests/harness/moto_stack_sets.py).
 
-use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use orgops_e2e::accounts::{PAYROLL, account, status_str, until_condition};
 use orgops_e2e::aws::{self, organizations};
 use orgops_e2e::operator::{Operator, OperatorOptions};
+use orgops_e2e::stack_sets::{cloudformation, instances, when_free};
 use orgops_e2e::{apply, client, condition, dynamic_api, eventually};
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::future::Future;
-
-async fn cloudformation() -> Client {
-    Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-}
-
-/// The (account, region) pairs of the stack set's instances.
-async fn instances(name: &str) -> BTreeSet<(String, String)> {
-    let out = cloudformation().await.list_stack_instances().stack_set_name(name).send().await.unwrap();
-    out.summaries()
-        .iter()
-        .map(|s| (s.account().unwrap_or_default().to_string(), s.region().unwrap_or_default().to_string()))
-        .collect()
-}
-
-/// Makes an out-of-band StackSets call, waiting while the stack set's one operation at a
-/// time is taken.
-async fn when_free<T, E, F, Fut>(mut call: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, SdkError<E>>>,
-    E: ProvideErrorMetadata + std::fmt::Debug,
-{
-    for _ in 0..150 {
-        match call().await {
-            Ok(value) => return value,
-            Err(error) if error.code() == Some("OperationInProgressException") => {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await
-            }
-            Err(error) => panic!("{error:?}"),
-        }
-    }
-    panic!("the stack set stayed busy for 30 s");
-}
 
 async fn stack_set_exists(name: &str) -> bool {
     match cloudformation().await.describe_stack_set().stack_set_name(name).send().await {

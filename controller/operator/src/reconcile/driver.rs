@@ -150,6 +150,9 @@ struct Pass<'a, K: ManagedKind> {
     generation: Option<i64>,
     now: Timestamp,
     events: Vec<ObjectEvent>,
+    /// The kind persisted a status mid-create: the object's status is no longer the one
+    /// the pass began with, so the pass's own status is written even if it equals that.
+    persisted_midway: bool,
 }
 
 impl<K: ManagedKind> Pass<'_, K> {
@@ -185,12 +188,14 @@ impl<K: ManagedKind> Pass<'_, K> {
 struct Sink<'a, K: ManagedKind, S: KubeSide<K::Resource>> {
     kube: &'a S,
     obj: &'a K::Resource,
+    persisted: std::sync::atomic::AtomicBool,
 }
 
 impl<K: ManagedKind, S: KubeSide<K::Resource>> StatusSink<StatusOf<K>> for Sink<'_, K, S> {
     fn persist<'b>(&'b self, status: &'b StatusOf<K>) -> BoxFuture<'b, Result<(), Error>> {
         Box::pin(async move {
             let value = serde_json::to_value(status).map_err(|e| Error::retryable(format!("encoding status: {e}")))?;
+            self.persisted.store(true, std::sync::atomic::Ordering::Relaxed);
             self.kube.apply_status(self.obj, value).await
         })
     }
@@ -261,6 +266,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             generation: obj.meta().generation,
             now: Timestamp::now(),
             events: Vec::new(),
+            persisted_midway: false,
         };
         let result = if obj.meta().deletion_timestamp.is_some() {
             self.finalize(&mut pass, key).await
@@ -322,7 +328,10 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 Ok(Outcome::Success)
             }
             Observation::Absent => {
-                match self.kind.create(obj, &mut pass.status, &Sink::<K, S> { kube: &self.kube, obj }).await? {
+                let sink = Sink::<K, S> { kube: &self.kube, obj, persisted: Default::default() };
+                let created = self.kind.create(obj, &mut pass.status, &sink).await;
+                pass.persisted_midway = sink.persisted.load(std::sync::atomic::Ordering::Relaxed);
+                match created? {
                     Progress::Done(message) => {
                         pass.event(EventKind::Created, message.clone());
                         pass.condition(ConditionUpdate::false_(READY, "Creating", message));
@@ -540,7 +549,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
     }
 
     async fn write_status(&self, pass: &mut Pass<'_, K>) {
-        if pass.obj.status() == Some(&pass.status) {
+        if !pass.persisted_midway && pass.obj.status() == Some(&pass.status) {
             return;
         }
         let value = match serde_json::to_value(&pass.status) {

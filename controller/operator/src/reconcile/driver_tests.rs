@@ -16,6 +16,9 @@ struct ScriptedKind {
     delete: Mutex<Option<Result<Progress, Error>>>,
     calls: Mutex<Vec<String>>,
     audits: Mutex<u32>,
+    /// Create persists a creation marker first, as AwsAccount does, and leaves `status`
+    /// without it (as when AWS refused the request).
+    marks_creation: bool,
 }
 
 impl ScriptedKind {
@@ -58,7 +61,14 @@ impl ManagedKind for ScriptedKind {
         sink: &dyn StatusSink<AwsAccountStatus>,
     ) -> Result<Progress, Error> {
         self.record("create");
-        sink.persist(status).await?;
+        if self.marks_creation {
+            let mut marked = status.clone();
+            marked.pending_creation =
+                Some(orgops_api::account::PendingCreation { requested_at: Time(Timestamp::now()), request_id: None });
+            sink.persist(&marked).await?;
+        } else {
+            sink.persist(status).await?;
+        }
         self.create.lock().unwrap().take().expect("a create result was scripted")
     }
 
@@ -551,4 +561,27 @@ async fn an_object_not_ready_has_a_series_until_it_is_ready() {
     assert_eq!(driver.metrics.not_ready.with_label_values(&["Scripted", "team", "a"]).get(), 1);
     driver.reconcile(&with_status(&obj, driver.kube.last_status())).await;
     assert!(!driver.metrics.render().contains("orgops_not_ready{"), "{}", driver.metrics.render());
+}
+
+#[tokio::test]
+async fn a_status_persisted_mid_create_is_overwritten_even_by_the_status_the_pass_began_with() {
+    let refused = || Err(Error::retryable("CreateAccount failed: TooManyRequestsException"));
+    let kind = ScriptedKind { marks_creation: true, ..ScriptedKind::observing(vec![Ok(Observation::Absent)]) };
+    *kind.create.lock().unwrap() = Some(refused());
+    let driver = driver(kind);
+    let obj = account(serde_json::json!({}));
+    driver.reconcile_object(&obj, "team/a").await;
+    let settled = driver.kube.last_status();
+    assert!(settled.pending_creation.is_none());
+
+    // The same refusal again: the pass ends with the very status the object has.
+    let obj = with_status(&obj, settled.clone());
+    driver.kind.observations.lock().unwrap().push_back(Ok(Observation::Absent));
+    *driver.kind.create.lock().unwrap() = Some(refused());
+    let written = driver.kube.statuses.lock().unwrap().len();
+    driver.reconcile_object(&obj, "team/a").await;
+    let statuses = driver.kube.statuses.lock().unwrap().clone();
+    assert_eq!(statuses.len(), written + 2, "the marker, then the status without it");
+    assert!(statuses[written].pending_creation.is_some());
+    assert_eq!(statuses.last(), Some(&settled), "no marker is left behind");
 }

@@ -407,8 +407,9 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
                 sink.persist(status).await?;
                 Ok(Progress::InProgress(format!("CreateAccount requested (request {})", request.id)))
             }
-            // AWS answered with a refusal: nothing was created, so the marker goes.
-            Err(error) if error.kind == FailureKind::Client => {
+            // AWS answered with a refusal (throttling too: this call is sent once, never
+            // retried by the SDK): nothing was created, so the marker goes.
+            Err(error) if matches!(error.kind, FailureKind::Client | FailureKind::Throttled) => {
                 self.creating.lock().unwrap().remove(&uid);
                 status.pending_creation = None;
                 Err(aws_error(error))

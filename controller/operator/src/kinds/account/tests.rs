@@ -314,6 +314,14 @@ async fn an_unanswered_create_keeps_its_marker_and_a_refused_one_clears_it() {
     let error = f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap_err();
     assert_eq!(error.class, crate::reconcile::error::ErrorClass::Terminal);
     assert!(status.pending_creation.is_none(), "AWS refused: nothing was created");
+
+    let f = fixture();
+    let throttled = aws(FailureKind::Throttled, "TooManyRequestsException", "Rate exceeded");
+    f.org.state.lock().unwrap().failing.insert("CreateAccount", throttled);
+    let mut status = AwsAccountStatus::default();
+    let error = f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Retryable);
+    assert!(status.pending_creation.is_none(), "throttled: refused, nothing was created, no grace to wait out");
 }
 
 #[tokio::test]

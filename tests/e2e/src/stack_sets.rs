@@ -1,0 +1,39 @@
+//! CloudFormation StackSets in moto, read and changed as an intruder would.
+
+use aws_sdk_cloudformation::Client;
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+use std::collections::BTreeSet;
+
+/// A CloudFormation client of moto.
+pub async fn cloudformation() -> Client {
+    Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+}
+
+/// The (account, region) pairs of the stack set's instances.
+pub async fn instances(name: &str) -> BTreeSet<(String, String)> {
+    let out = cloudformation().await.list_stack_instances().stack_set_name(name).send().await.unwrap();
+    out.summaries()
+        .iter()
+        .map(|s| (s.account().unwrap_or_default().to_string(), s.region().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// Makes an out-of-band StackSets call, waiting while the stack set's one operation at a
+/// time is taken.
+pub async fn when_free<T, E, F, Fut>(mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    for _ in 0..150 {
+        match call().await {
+            Ok(value) => return value,
+            Err(error) if error.code() == Some("OperationInProgressException") => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await
+            }
+            Err(error) => panic!("{error:?}"),
+        }
+    }
+    panic!("the stack set stayed busy for 30 s");
+}

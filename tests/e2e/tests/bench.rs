@@ -1,0 +1,138 @@
+//! `make bench`: the mixed estate (1,000 AwsAccounts in 10 OUs, 200 PermissionSetRequests
+//! × 5 accounts, 100 SubdomainDelegations, 5 SecurityBaselines) converged cold, left
+//! idle, drifted, then AwsAccounts under AWS's quotas; the memory run is `scale_bench`.
+//! Each item writes `target/bench/<item>.json`; `report` writes `docs/performance.md`
+//! from them. The items are ignored tests, run by `make bench` with the release build;
+//! `a_small_bench_runs_end_to_end` runs them all on a few objects in `make test`, so they
+//! cannot rot.
+
+use orgops_e2e::bench;
+use orgops_e2e::estate::{Estate, Sizes, fresh_namespace};
+use orgops_e2e::faults::Faults;
+use orgops_e2e::operator::{Operator, OperatorOptions};
+use orgops_e2e::proxy::with_faults;
+use orgops_e2e::repo_root;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Limits raised to what moto takes, so the bench measures orgops, not AWS's quotas.
+fn raised_limits() -> Vec<String> {
+    let flags = [
+        "organizations-read-rate",
+        "organizations-write-rate",
+        "create-account-rate",
+        "account-read-rate",
+        "account-write-rate",
+        "sso-rate",
+        "identitystore-rate",
+        "route53-rate",
+        "cloudformation-rate",
+    ];
+    flags.iter().flat_map(|f| [format!("--{f}"), "1000".to_string()]).collect()
+}
+
+fn write(dir: &Path, item: &str, value: &Value) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(format!("{item}.json")), serde_json::to_string_pretty(value).unwrap()).unwrap();
+    eprintln!("{item}: {value}");
+}
+
+fn runs(dir: &Path) -> BTreeMap<String, Value> {
+    let mut runs = BTreeMap::new();
+    for item in ["converge", "idle", "drift", "memory", "quota"] {
+        if let Ok(text) = std::fs::read_to_string(dir.join(format!("{item}.json"))) {
+            runs.insert(item.to_string(), serde_json::from_str(&text).unwrap());
+        }
+    }
+    runs
+}
+
+/// Items 1 to 3 on one estate: converge, idle, drift.
+async fn mixed(ns: &str, sizes: Sizes, resync: &str, changes: usize, out: &Path) {
+    let estate = Estate::prepare(ns, sizes).await;
+    let proxy = with_faults(Faults::default()).await;
+    let mut options = OperatorOptions::new(ns, &[]);
+    options.policy = estate.policy.clone();
+    options.resync = resync;
+    options.aws_endpoint = Some(proxy.url.clone());
+    options.extra_args = raised_limits();
+    let operator = Operator::start(options).await;
+    write(out, "converge", &bench::converge(&estate, &proxy).await);
+    write(out, "idle", &bench::idle(&estate, &operator, &proxy, resync).await);
+    let mut drift = bench::drift(&estate, changes, 11).await;
+    drift["resync"] = resync.into();
+    write(out, "drift", &drift);
+}
+
+/// Item 5: AwsAccounts through the quota-enforcing proxy, default limits.
+async fn quota(ns: &str, accounts: usize, out: &Path) {
+    let sizes = Sizes { accounts, ous: 10, requests: 0, accounts_per_request: 0, delegations: 0, baselines: 0 };
+    let estate = Estate::prepare(ns, sizes).await;
+    let polls = 2;
+    let proxy = with_faults(Faults { quota: true, in_progress_polls: polls, ..Faults::default() }).await;
+    let mut options = OperatorOptions::new(ns, &[]);
+    options.policy = estate.policy.clone();
+    options.resync = "5m";
+    options.aws_endpoint = Some(proxy.url.clone());
+    let _operator = Operator::start(options).await;
+    write(out, "quota", &bench::quota(&estate, &proxy, polls).await);
+}
+
+fn bench_dir() -> PathBuf {
+    repo_root().join("target/bench")
+}
+
+#[tokio::test]
+#[ignore = "minutes: `make bench`"]
+async fn mixed_estate() {
+    let sizes =
+        Sizes { accounts: 1_000, ous: 10, requests: 200, accounts_per_request: 5, delegations: 100, baselines: 5 };
+    mixed(&fresh_namespace("bench"), sizes, "60s", 50, &bench_dir()).await;
+}
+
+#[tokio::test]
+#[ignore = "minutes: `make bench`"]
+async fn quota_mode() {
+    quota(&fresh_namespace("bench-quota"), 200, &bench_dir()).await;
+}
+
+#[tokio::test]
+#[ignore = "run by `make bench` after the items"]
+async fn report() {
+    let header = format!(
+        "Written by `make bench` on {} ({}, release build, orgops {}, Kubernetes {}, moto {}). The AWS side is \
+         moto behind a counting proxy; items 1 to 4 raise orgops's client-side limits to what moto takes, item 5 \
+         keeps AWS's.",
+        std::env::var("ORGOPS_BENCH_DATE").unwrap_or_else(|_| "an unrecorded date".into()),
+        bench::machine(),
+        env!("CARGO_PKG_VERSION"),
+        std::env::var("KUBE_VERSION").unwrap_or_default(),
+        std::env::var("MOTO_VERSION").unwrap_or_default(),
+    );
+    let runs = runs(&bench_dir());
+    for item in ["converge", "idle", "drift", "memory", "quota"] {
+        assert!(runs.contains_key(item), "no {item}.json in target/bench: run `make bench`");
+    }
+    std::fs::write(repo_root().join("docs/performance.md"), bench::report(&runs, &header)).unwrap();
+}
+
+#[tokio::test]
+async fn a_small_bench_runs_end_to_end() {
+    let out = repo_root().join("target/bench-smoke");
+    let _ = std::fs::remove_dir_all(&out);
+    let sizes = Sizes { accounts: 4, ous: 2, requests: 2, accounts_per_request: 2, delegations: 2, baselines: 1 };
+    mixed(&fresh_namespace("bench-smoke"), sizes, "5s", 4, &out).await;
+    quota(&fresh_namespace("bench-smoke-quota"), 4, &out).await;
+    let runs = runs(&out);
+    let text = bench::report(&runs, "smoke");
+    for section in ["## 1. Cold convergence", "## 2. Idle", "## 3. Drift", "## 5. Under AWS's quotas"] {
+        assert!(text.contains(section), "{section} missing:\n{text}");
+    }
+    let drift = &runs["drift"];
+    assert_eq!(drift["changes"], 4, "one change of each kind: {drift}");
+    for kind in runs["idle"]["kinds"].as_array().unwrap() {
+        assert_eq!(kind["writes"], 0);
+    }
+    eprintln!("{text}");
+}
