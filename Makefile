@@ -7,7 +7,7 @@ HARNESS := tests/harness
 RUN_DIR ?= $(CURDIR)/target/harness
 export ORGOPS_RUN_DIR := $(RUN_DIR)
 
-.PHONY: test lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale
+.PHONY: test lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale bench
 
 ## test: formatting, lints, unit tests, CRD and manifest staleness, cfn-lint on the
 ## generated templates, the chart's checks, end-to-end tests (real API server + moto)
@@ -101,3 +101,19 @@ scale:
 	$(HARNESS)/env.sh up; \
 	source $(RUN_DIR)/env; \
 	ORGOPS_BINARY=$(CURDIR)/target/release/orgops $(CARGO) test -p orgops-e2e --test scale_bench -- --ignored --nocapture
+
+## bench: the performance run with the release build in a fresh local environment
+## (mixed estate: convergence, idle, drift; AWS quotas; memory up to 10,000 objects);
+## writes target/bench/*.json and docs/performance.md
+bench:
+	$(CARGO) build --release -p orgops
+	$(HARNESS)/env.sh down >/dev/null 2>&1 || true
+	rm -rf target/bench
+	trap '$(HARNESS)/env.sh down' EXIT; \
+	$(HARNESS)/env.sh up; \
+	source $(RUN_DIR)/env; \
+	source $(HARNESS)/versions.env; export KUBE_VERSION MOTO_VERSION; \
+	export ORGOPS_BINARY=$(CURDIR)/target/release/orgops ORGOPS_BENCH_DATE=$$(date -u +%Y-%m-%d); \
+	$(CARGO) test -p orgops-e2e --test bench -- --ignored --nocapture --test-threads=1 mixed_estate quota_mode && \
+	ORGOPS_SCALE_READ_RATE=1000 $(CARGO) test -p orgops-e2e --test scale_bench -- --ignored --nocapture && \
+	$(CARGO) test -p orgops-e2e --test bench -- --ignored --exact report
