@@ -7,7 +7,7 @@ HARNESS := tests/harness
 RUN_DIR ?= $(CURDIR)/target/harness
 export ORGOPS_RUN_DIR := $(RUN_DIR)
 
-.PHONY: test lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale bench
+.PHONY: test lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale bench chaos
 
 ## test: formatting, lints, unit tests, CRD and manifest staleness, cfn-lint on the
 ## generated templates, the chart's checks, end-to-end tests (real API server + moto)
@@ -117,3 +117,18 @@ bench:
 	$(CARGO) test -p orgops-e2e --test bench -- --ignored --nocapture --test-threads=1 mixed_estate quota_mode && \
 	ORGOPS_SCALE_READ_RATE=1000 $(CARGO) test -p orgops-e2e --test scale_bench -- --ignored --nocapture && \
 	$(CARGO) test -p orgops-e2e --test bench -- --ignored --exact report
+
+## chaos: the reliability run with the release build in a fresh local environment (kill -9
+## while creating, throttling and 5xx, the API server restarted, leader kills, bad input);
+## writes target/chaos/*.json and docs/reliability.md
+chaos:
+	$(CARGO) build --release -p orgops
+	$(HARNESS)/env.sh down >/dev/null 2>&1 || true
+	rm -rf target/chaos
+	trap '$(HARNESS)/env.sh down' EXIT; \
+	$(HARNESS)/env.sh up; \
+	source $(RUN_DIR)/env; \
+	source $(HARNESS)/versions.env; export KUBE_VERSION MOTO_VERSION; \
+	export ORGOPS_BINARY=$(CURDIR)/target/release/orgops ORGOPS_BENCH_DATE=$$(date -u +%Y-%m-%d); \
+	$(CARGO) test -p orgops-e2e --test chaos -- --ignored --nocapture --test-threads=1 kills faults api_server leaders bad_input && \
+	$(CARGO) test -p orgops-e2e --test chaos -- --ignored --exact report

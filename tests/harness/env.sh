@@ -3,8 +3,10 @@
 # localhost ports. `up` writes $ORGOPS_RUN_DIR/env (KUBECONFIG, AWS_* variables) for
 # `source`; `down` stops everything `up` started.
 #
-#   tests/harness/env.sh up     start (a no-op when already running)
-#   tests/harness/env.sh down   stop and remove the state
+#   tests/harness/env.sh up               start (a no-op when already running)
+#   tests/harness/env.sh down             stop and remove the state
+#   tests/harness/env.sh apiserver-stop   stop the kube-apiserver alone (etcd keeps the state)
+#   tests/harness/env.sh apiserver-start  start it again, on the same port
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 run=${ORGOPS_RUN_DIR:-$(cd "$here/../.." && pwd)/target/harness}
@@ -74,16 +76,28 @@ up() {
   wait_for 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 
   local d=$run/pki
-  start kube-apiserver "$bin/kube-apiserver" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
-    --tls-cert-file "$d/apiserver.crt" --tls-private-key-file "$d/apiserver.key" \
-    --client-ca-file "$d/ca.crt" --token-auth-file "$d/tokens.csv" \
-    --service-account-issuer https://kubernetes.default.svc \
-    --service-account-key-file "$d/sa.pub" --service-account-signing-key-file "$d/sa.key" \
-    --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC \
-    --enable-priority-and-fairness=false --disable-admission-plugins ServiceAccount \
-    --profiling=false --v 1
+  # Kept, so apiserver-start runs it again the same way.
+  cat >"$run/kube-apiserver.args" <<ARGS
+$bin/kube-apiserver
+--etcd-servers=http://127.0.0.1:$etcd_port
+--bind-address=127.0.0.1
+--advertise-address=127.0.0.1
+--secure-port=$api_port
+--tls-cert-file=$d/apiserver.crt
+--tls-private-key-file=$d/apiserver.key
+--client-ca-file=$d/ca.crt
+--token-auth-file=$d/tokens.csv
+--service-account-issuer=https://kubernetes.default.svc
+--service-account-key-file=$d/sa.pub
+--service-account-signing-key-file=$d/sa.key
+--service-cluster-ip-range=10.0.0.0/24
+--authorization-mode=RBAC
+--enable-priority-and-fairness=false
+--disable-admission-plugins=ServiceAccount
+--profiling=false
+--v=1
+ARGS
+  start_apiserver
 
   local token
   token=$(cut -d, -f1 "$d/tokens.csv")
@@ -120,6 +134,26 @@ ENV
   echo "environment up: source $run/env" >&2
 }
 
+start_apiserver() {
+  local args=()
+  mapfile -t args <"$run/kube-apiserver.args"
+  start kube-apiserver "${args[@]}"
+}
+
+apiserver_ready() {
+  local d=$run/pki token port
+  token=$(cut -d, -f1 "$d/tokens.csv")
+  port=$(sed -n 's/^--secure-port=//p' "$run/kube-apiserver.args")
+  curl -sf --cacert "$d/ca.crt" -H "Authorization: Bearer $token" "https://127.0.0.1:$port/readyz"
+}
+
+apiserver_stop() {
+  local pid; pid=$(cat "$run/kube-apiserver.pid")
+  kill -- -"$pid" 2>/dev/null || kill "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 -- -"$pid" 2>/dev/null || true
+}
+
 down() {
   local name
   for name in operator kube-apiserver moto etcd; do
@@ -140,5 +174,7 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  apiserver-stop) apiserver_stop ;;
+  apiserver-start) start_apiserver; wait_for 60 apiserver_ready ;;
+  *) echo "usage: $0 up|down|apiserver-stop|apiserver-start" >&2; exit 2 ;;
 esac

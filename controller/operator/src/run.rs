@@ -88,6 +88,10 @@ pub struct RunArgs {
     /// Client-side AWS rate limits.
     #[command(flatten)]
     pub limits: RateLimits,
+    /// How soon an object waiting on AWS (an account being created, an assignment or a
+    /// stack set operation in progress) is looked at again.
+    #[arg(long, env = "ORGOPS_POLL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
     /// How often CloudFormation is asked to detect drift in a SecurityBaseline's stack
     /// instances (DetectStackSetDrift: an operation per stack set, so rarely).
     #[arg(long, env = "ORGOPS_STACK_SET_DRIFT_INTERVAL", default_value = "24h", value_parser = parse_duration)]
@@ -158,7 +162,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let account_kind = AccountKind::new(
         org.clone(),
         contacts.clone(),
-        AccountSettings { unconfirmed_create_grace: args.unconfirmed_create_grace },
+        AccountSettings {
+            unconfirmed_create_grace: args.unconfirmed_create_grace,
+            creates_in_flight: args.limits.create_account_concurrency.into(),
+        },
     );
     let runner_settings = RunnerSettings {
         concurrency: usize::from(args.concurrency.max(1)),
@@ -194,7 +201,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         EnabledRegions::new(contacts.clone()),
         args.stack_set_drift_interval,
     );
-    let request_kind = PermissionSetKind::new(center, org, account_runner.store());
+    let request_kind = PermissionSetKind::new(center, org, account_runner.store())
+        .with_assignments_in_flight(args.limits.assignment_concurrency.into());
     let roles =
         MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };
     let members = Arc::new(MemberAccess::new(sdk.clone(), roles, gate.clone()));
@@ -205,6 +213,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         events: Arc::new(EventPublisher::new(client.clone(), "orgops", &identity())),
         policy,
         metrics: metrics.clone(),
+        poll_interval: args.poll_interval,
     };
     let accounts = shared.driver(account_kind);
     let requests = shared.driver(request_kind);
@@ -280,6 +289,7 @@ struct Shared {
     events: Arc<EventPublisher>,
     policy: Arc<PolicyStore>,
     metrics: Metrics,
+    poll_interval: Duration,
 }
 
 impl Shared {
@@ -288,7 +298,8 @@ impl Shared {
         K: ManagedKind<Resource: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>>,
     {
         let kube = ApiServer::new(self.client.clone(), self.events.clone());
-        Arc::new(Driver::new(kind, kube, self.policy.clone(), self.metrics.clone(), DriverConfig::default()))
+        let config = DriverConfig { waiting: self.poll_interval, ..DriverConfig::default() };
+        Arc::new(Driver::new(kind, kube, self.policy.clone(), self.metrics.clone(), config))
     }
 }
 
@@ -341,6 +352,12 @@ pub struct RateLimits {
     /// at once, and a creation takes minutes.
     #[arg(long, env = "ORGOPS_CREATE_ACCOUNT_RATE", default_value_t = 1.0)]
     pub create_account_rate: f64,
+    /// CreateAccount requests in progress at once (AWS: 5).
+    #[arg(long, env = "ORGOPS_CREATE_ACCOUNT_CONCURRENCY", default_value_t = crate::kinds::account::DEFAULT_CREATES_IN_FLIGHT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub create_account_concurrency: u16,
+    /// CreateAccountAssignment requests in progress at once (Identity Center: 10).
+    #[arg(long, env = "ORGOPS_ASSIGNMENT_CONCURRENCY", default_value_t = crate::kinds::permission_set::DEFAULT_ASSIGNMENTS_IN_FLIGHT, value_parser = clap::value_parser!(u16).range(1..))]
+    pub assignment_concurrency: u16,
     /// CloseAccount calls (AWS closes at most 10% of the accounts in 30 days).
     #[arg(long, env = "ORGOPS_CLOSE_ACCOUNT_RATE", default_value_t = 1.0)]
     pub close_account_rate: f64,

@@ -5,7 +5,7 @@
 
 use crate::estate::{Estate, KINDS};
 use crate::operator::Operator;
-use crate::proxy::FaultProxy;
+use crate::proxy::{FaultProxy, is_write};
 use crate::{aws, client, dns, dynamic_api, identity, stack_sets};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -48,10 +48,6 @@ pub fn minimum(kind: &str, accounts_per_request: usize) -> (usize, usize, String
         "SecurityBaseline" => (2, 3, "CreateStackSet, CreateStackInstances, DescribeStackSetOperation".into()),
         _ => (0, 0, String::new()),
     }
-}
-
-fn is_write(operation: &str) -> bool {
-    !["Describe", "List", "Get", "AssumeRole", "DetectStackSetDrift"].iter().any(|r| operation.starts_with(r))
 }
 
 /// Calls by `service:Operation` grouped by kind: (writes, calls, by operation).

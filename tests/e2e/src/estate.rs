@@ -42,6 +42,15 @@ pub fn fresh_namespace(base: &str) -> String {
     format!("{base}-{}", std::process::id())
 }
 
+/// A short form of the namespace for names AWS keeps short (a permission set's 32
+/// characters): each word's initial, numbers whole (`chaos-smoke-12345` → `cs12345`).
+fn short(namespace: &str) -> String {
+    namespace
+        .split('-')
+        .map(|w| if w.chars().all(|c| c.is_ascii_digit()) { w.to_string() } else { w.chars().take(1).collect() })
+        .collect()
+}
+
 fn ou_name(namespace: &str) -> String {
     namespace.replace('-', "")
 }
@@ -90,7 +99,7 @@ impl Estate {
                 .collect();
             object["spec"] = json!({
                 "permissionSet": {
-                    "name": format!("{namespace}-r{r:04}"),
+                    "name": format!("{}-r{r:04}", short(namespace)),
                     "sessionDuration": "PT4H",
                     "managedPolicies": ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
                 },

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod aws;
 pub mod bench;
+pub mod chaos;
 pub mod dns;
 pub mod estate;
 pub mod faults;

@@ -24,6 +24,7 @@ struct Launch {
     extra_args: Vec<String>,
     kubeconfig: Option<PathBuf>,
     env: Vec<(String, String)>,
+    lease_duration: String,
 }
 
 /// Options of a test's operator.
@@ -44,6 +45,8 @@ pub struct OperatorOptions<'a> {
     pub kubeconfig: Option<PathBuf>,
     /// More environment variables (AWS credentials of another organization).
     pub env: Vec<(String, String)>,
+    /// `--lease-duration`.
+    pub lease_duration: String,
 }
 
 impl<'a> OperatorOptions<'a> {
@@ -59,6 +62,7 @@ impl<'a> OperatorOptions<'a> {
             extra_args: Vec::new(),
             kubeconfig: None,
             env: Vec::new(),
+            lease_duration: LEASE_DURATION.into(),
         }
     }
 }
@@ -91,6 +95,7 @@ impl Operator {
             extra_args: options.extra_args,
             kubeconfig: options.kubeconfig,
             env: options.env,
+            lease_duration: options.lease_duration,
         };
         let mut operator = Operator { child: launch.spawn(options.resync, port), port, launch };
         operator.wait_ready().await;
@@ -104,6 +109,11 @@ impl Operator {
         self.port = free_port();
         self.child = self.launch.spawn(resync, self.port);
         self.wait_ready().await;
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// SIGTERM, as Kubernetes stops a pod; waits up to 10 s for the exit.
@@ -245,7 +255,7 @@ impl Launch {
             .args(["run", "--namespace", &self.namespace, "--resync", resync])
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
             // The lease lives in the test's namespace; a short one lets a standby lead soon.
-            .args(["--lease-duration", LEASE_DURATION])
+            .args(["--lease-duration", &self.lease_duration])
             .arg("--policy-file")
             .arg(&self.policy)
             .args(&self.extra_args)

@@ -53,10 +53,15 @@ pub async fn killing_after(operation: &'static str) -> (String, Arc<AtomicU32>) 
 /// Calls by `service:Operation`, as a fault-injecting proxy let them reach moto.
 pub type ServiceCounts = Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>;
 
+/// The writes that reached moto, in order: `service:Operation` and the request body.
+pub type WriteLog = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 /// A fault-injecting proxy: its URL, the calls that reached moto, the faults injected.
 pub struct FaultProxy {
     pub url: String,
     pub calls: ServiceCounts,
+    /// Each write with its body: what this proxy's client (one process) wrote.
+    pub write_log: WriteLog,
     injector: Arc<Injector>,
 }
 
@@ -82,26 +87,37 @@ impl FaultProxy {
     }
 }
 
+/// Whether a `service:Operation` (or an operation) changes something in AWS.
+pub fn is_write(call: &str) -> bool {
+    let operation = call.rsplit(':').next().unwrap_or(call);
+    !["Describe", "List", "Get", "AssumeRole", "DetectStackSetDrift"].iter().any(|r| operation.starts_with(r))
+}
+
 /// Starts a proxy to the environment's moto that injects `faults` and counts the calls
 /// that reached moto by service and operation.
 pub async fn with_faults(faults: Faults) -> FaultProxy {
     let calls = ServiceCounts::default();
-    let counter = calls.clone();
-    let hook: ServiceHook = Arc::new(move |service, operation| {
-        *counter.lock().unwrap().entry(format!("{service}:{operation}")).or_default() += 1
+    let write_log = WriteLog::default();
+    let (counter, log) = (calls.clone(), write_log.clone());
+    let hook: ServiceHook = Arc::new(move |service, operation, body| {
+        let call = format!("{service}:{operation}");
+        if is_write(&call) {
+            log.lock().unwrap().push((call.clone(), String::from_utf8_lossy(body).to_string()));
+        }
+        *counter.lock().unwrap().entry(call).or_default() += 1
     });
     let injector = Arc::new(Injector::new(faults));
     let upstream = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL from the harness");
     let url = serve(upstream, hook, Some(injector.clone())).await;
-    FaultProxy { url, calls, injector }
+    FaultProxy { url, calls, write_log, injector }
 }
 
-/// Runs after moto answered, with the call's service and operation.
-type ServiceHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
+/// Runs after moto answered, with the call's service, operation and request body.
+type ServiceHook = Arc<dyn Fn(&str, &str, &[u8]) + Send + Sync>;
 
 /// Starts the proxy to `upstream` and returns its URL.
 pub async fn start(upstream: String, hook: Hook) -> String {
-    serve(upstream, Arc::new(move |_, operation| hook(operation)), None).await
+    serve(upstream, Arc::new(move |_, operation, _| hook(operation)), None).await
 }
 
 async fn serve(upstream: String, hook: ServiceHook, injector: Option<Arc<Injector>>) -> String {
@@ -234,10 +250,11 @@ async fn forward(
     // A request that reached the proxy is on the wire: it goes on to moto (and the hook
     // runs) even when the caller dies meanwhile, as it would reach AWS.
     let upstream_call = tokio::spawn(async move {
+        let sent = body.clone();
         let answer = client.request(Request::from_parts(parts, Full::new(body))).await.expect("moto answers");
         let (mut parts, body) = answer.into_parts();
         let mut body = body.collect().await?.to_bytes();
-        hook(&call.service, &call.operation);
+        hook(&call.service, &call.operation, &sent);
         if let Some(injector) = &injector {
             let rewritten = injector.rewrite(&call, &body);
             injector.observe(&call, &body, rewritten.is_some());

@@ -260,9 +260,23 @@ impl CallGate {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let mut items = Vec::new();
-        let mut token = None;
+        let mut token: Option<String> = None;
         loop {
-            let (found, next) = page(self.send(service, operation, fetch(token.take())).await?);
+            // A listing of many pages fails as a whole when one page does: a page that
+            // was throttled or hit a server error is asked again (it is a read), after
+            // the SDK's own retries, so a long listing survives a throttled AWS.
+            let mut retries = PAGE_RETRY_DELAYS.iter();
+            let answer = loop {
+                match self.send(service, operation, fetch(token.clone())).await {
+                    Ok(answer) => break answer,
+                    Err(error) if error.kind != FailureKind::Client => match retries.next() {
+                        Some(delay) => tokio::time::sleep(*delay).await,
+                        None => return Err(error),
+                    },
+                    Err(error) => return Err(error),
+                }
+            };
+            let (found, next) = page(answer);
             items.extend(found);
             match next {
                 Some(next) if !next.is_empty() => token = Some(next),
@@ -271,6 +285,14 @@ impl CallGate {
         }
     }
 }
+
+/// How long a page of a listing waits before it is asked again, each time it failed.
+const PAGE_RETRY_DELAYS: [std::time::Duration; 4] = [
+    std::time::Duration::from_millis(500),
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(4),
+];
 
 /// Loads the SDK configuration: the default credential chain (IRSA, Pod Identity,
 /// environment, profile), the region from the environment or config, and
@@ -296,6 +318,43 @@ mod tests {
         assert_eq!(error.code.as_deref(), Some("ReadOnly"));
         let read = gate.call("organizations", "ListRoots", async { Ok::<_, AwsError>(7) });
         assert_eq!(read.await, Ok(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_page_is_asked_again_and_the_listing_goes_on() {
+        use aws_sdk_organizations::operation::list_roots::ListRootsError;
+        use aws_smithy_types::body::SdkBody;
+        use aws_smithy_types::error::ErrorMetadata;
+        let gate = CallGate::new(HashMap::new(), RateLimiter::per_second(100.0, 10), Metrics::new().aws_calls);
+        let failure = |code: &str, status: u16| {
+            let error = ListRootsError::generic(ErrorMetadata::builder().code(code).build());
+            SdkError::service_error(error, HttpResponse::new(status.try_into().unwrap(), SdkBody::empty()))
+        };
+        let asked = std::sync::Mutex::new(Vec::new());
+        let answers = std::sync::Mutex::new(std::collections::VecDeque::from([
+            Ok((vec![1], Some("p2".to_string()))),
+            Err(failure("TooManyRequestsException", 400)),
+            Err(failure("ServiceUnavailable", 503)),
+            Ok((vec![2], None)),
+        ]));
+        let fetch = |token: Option<String>| {
+            asked.lock().unwrap().push(token);
+            let answer = answers.lock().unwrap().pop_front().unwrap();
+            async move { answer }
+        };
+        let items = gate.paginate("organizations", "ListRoots", fetch, |page| page).await.unwrap();
+        assert_eq!(items, [1, 2]);
+        let p2 = Some("p2".to_string());
+        assert_eq!(*asked.lock().unwrap(), [None, p2.clone(), p2.clone(), p2], "the failed page, asked again");
+
+        let refused =
+            std::sync::Mutex::new(Some(Err::<(Vec<i32>, Option<String>), _>(failure("AccessDeniedException", 400))));
+        let fetch = |_| {
+            let answer = refused.lock().unwrap().take().expect("asked once");
+            async move { answer }
+        };
+        let error = gate.paginate("organizations", "ListRoots", fetch, |page| page).await.unwrap_err();
+        assert_eq!(error.kind, FailureKind::Client, "a refusal is not asked again");
     }
 
     #[test]

@@ -284,8 +284,14 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
     let mut out = Vec::new();
 
-    let account_kind =
-        AccountKind::new(org.clone(), contacts.clone(), AccountSettings { unconfirmed_create_grace: Duration::ZERO });
+    let account_kind = AccountKind::new(
+        org.clone(),
+        contacts.clone(),
+        AccountSettings {
+            unconfirmed_create_grace: Duration::ZERO,
+            creates_in_flight: args.limits.create_account_concurrency.into(),
+        },
+    );
     let accounts = plan_kind(&account_kind, &policy, (&head, &base), &mut out).await?;
     let directory = store(&accounts);
 

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// AWS allows this many CreateAccount requests in progress at once.
-pub const MAX_CREATES_IN_FLIGHT: usize = 5;
+pub const DEFAULT_CREATES_IN_FLIGHT: u16 = 5;
 
 /// How soon a creation that found every slot taken looks again: checking costs no AWS
 /// call, so a freed slot is taken within a second.
@@ -40,6 +40,9 @@ pub struct AccountSettings {
     /// How long a creation marker without a request id waits for AWS to show the request
     /// before orgops concludes CreateAccount never reached AWS.
     pub unconfirmed_create_grace: Duration,
+    /// CreateAccount requests in progress at once (AWS allows
+    /// [`DEFAULT_CREATES_IN_FLIGHT`]).
+    pub creates_in_flight: usize,
 }
 
 /// The AwsAccount implementation of [`ManagedKind`].
@@ -380,9 +383,10 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         let uid = obj.uid().unwrap_or_default();
         {
             let mut creating = self.creating.lock().unwrap();
-            if creating.len() >= MAX_CREATES_IN_FLIGHT && !creating.contains(&uid) {
+            let limit = self.settings.creates_in_flight;
+            if creating.len() >= limit && !creating.contains(&uid) {
                 return Err(Error::waiting_for_turn(
-                    format!("{MAX_CREATES_IN_FLIGHT} account creations are in progress; waiting for one to finish"),
+                    format!("{limit} account creations are in progress; waiting for one to finish"),
                     IN_FLIGHT_RECHECK,
                 ));
             }

@@ -29,7 +29,8 @@ fn fixture_with_grace(grace: Duration) -> Fixture {
     let org = Arc::new(FakeOrg::new());
     let management = Arc::new(FakeAccountManagement::default());
     let cache = Arc::new(OrgCache::new(org.clone()));
-    let settings = AccountSettings { unconfirmed_create_grace: grace };
+    let settings =
+        AccountSettings { unconfirmed_create_grace: grace, creates_in_flight: DEFAULT_CREATES_IN_FLIGHT.into() };
     Fixture { kind: AccountKind::new(cache, management.clone(), settings), org, management }
 }
 
@@ -328,7 +329,7 @@ async fn an_unanswered_create_keeps_its_marker_and_a_refused_one_clears_it() {
 async fn at_most_five_creations_are_in_flight() {
     let f = fixture();
     let sink = Persisted::default();
-    for i in 0..MAX_CREATES_IN_FLIGHT {
+    for i in 0..usize::from(DEFAULT_CREATES_IN_FLIGHT) {
         f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::InProgress));
         let mut obj = account(serde_json::json!({"email": format!("a{i}@example.com")}));
         obj.metadata.uid = Some(format!("uid-{i}"));
@@ -339,7 +340,7 @@ async fn at_most_five_creations_are_in_flight() {
     let error = f.kind.create(&sixth, &mut AwsAccountStatus::default(), &sink).await.unwrap_err();
     assert_eq!(error.class, crate::reconcile::error::ErrorClass::Waiting);
     assert_eq!(error.wait, Some(Duration::from_secs(1)), "a free slot is looked for often: it costs no call");
-    assert_eq!(f.org.count("CreateAccount"), MAX_CREATES_IN_FLIGHT);
+    assert_eq!(f.org.count("CreateAccount"), usize::from(DEFAULT_CREATES_IN_FLIGHT));
 }
 
 #[tokio::test]

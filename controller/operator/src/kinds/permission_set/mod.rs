@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Identity Center allows this many CreateAccountAssignment requests outstanding.
-pub const MAX_ASSIGNMENTS_IN_FLIGHT: usize = 10;
+pub const DEFAULT_ASSIGNMENTS_IN_FLIGHT: u16 = 10;
 
 /// How soon an assignment that found every slot taken looks again (costs no AWS call).
 const IN_FLIGHT_RECHECK: Duration = Duration::from_secs(1);
@@ -37,6 +37,8 @@ pub struct PermissionSetKind<A: SsoAdmin, I: IdentityStore, O: Organizations, D:
     directory: D,
     /// CreateAccountAssignment requests in progress, by request id.
     outstanding: Mutex<HashSet<String>>,
+    /// How many may be (Identity Center allows [`DEFAULT_ASSIGNMENTS_IN_FLIGHT`]).
+    assignments_in_flight: usize,
 }
 
 /// The assignments the spec asks for, as far as they resolve now.
@@ -65,7 +67,19 @@ fn entry_key(entry: &AssignmentStatus) -> (String, String, String) {
 impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> PermissionSetKind<A, I, O, D> {
     /// A kind on the shared Identity Center view, organization snapshot and AwsAccounts.
     pub fn new(center: Arc<IdentityCenter<A, I>>, org: Arc<OrgCache<O>>, directory: D) -> Self {
-        PermissionSetKind { center, org, directory, outstanding: Mutex::new(HashSet::new()) }
+        let outstanding = Mutex::new(HashSet::new());
+        PermissionSetKind {
+            center,
+            org,
+            directory,
+            outstanding,
+            assignments_in_flight: DEFAULT_ASSIGNMENTS_IN_FLIGHT.into(),
+        }
+    }
+
+    /// The same kind, with this many CreateAccountAssignment requests in progress at most.
+    pub fn with_assignments_in_flight(self, limit: usize) -> Self {
+        PermissionSetKind { assignments_in_flight: limit, ..self }
     }
 
     async fn instance(&self) -> Result<String, Error> {
@@ -336,11 +350,10 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
         for want in &plan.create {
             {
                 let outstanding = self.outstanding.lock().unwrap();
-                if outstanding.len() >= MAX_ASSIGNMENTS_IN_FLIGHT {
+                let limit = self.assignments_in_flight;
+                if outstanding.len() >= limit {
                     return Err(Error::waiting_for_turn(
-                        format!(
-                            "{MAX_ASSIGNMENTS_IN_FLIGHT} account assignments are being created; waiting for one to finish"
-                        ),
+                        format!("{limit} account assignments are being created; waiting for one to finish"),
                         IN_FLIGHT_RECHECK,
                     ));
                 }

@@ -188,7 +188,7 @@ async fn at_most_ten_assignments_are_outstanding() {
     let error = f.kind.create(&obj, &mut status, &NoSink).await.unwrap_err();
     assert_eq!(error.class, ErrorClass::Waiting);
     assert_eq!(error.wait, Some(IN_FLIGHT_RECHECK));
-    assert_eq!(f.sso.count("CreateAccountAssignment"), MAX_ASSIGNMENTS_IN_FLIGHT);
+    assert_eq!(f.sso.count("CreateAccountAssignment"), usize::from(DEFAULT_ASSIGNMENTS_IN_FLIGHT));
 }
 
 #[tokio::test]
