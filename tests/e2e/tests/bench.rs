@@ -77,14 +77,13 @@ async fn mixed(ns: &str, sizes: Sizes, resync: &str, changes: usize, out: &Path)
 async fn quota(ns: &str, accounts: usize, out: &Path) {
     let sizes = Sizes { accounts, ous: 10, requests: 0, accounts_per_request: 0, delegations: 0, baselines: 0 };
     let estate = Estate::prepare(ns, sizes).await;
-    let polls = 2;
-    let proxy = with_faults(Faults { quota: true, in_progress_polls: polls, ..Faults::default() }).await;
+    let proxy = with_faults(Faults { quota: true, in_progress_polls: 2, ..Faults::default() }).await;
     let mut options = OperatorOptions::new(ns, &[]);
     options.policy = estate.policy.clone();
     options.resync = "5m";
     options.aws_endpoint = Some(proxy.url.clone());
     let _operator = Operator::start(options).await;
-    write(out, "quota", &bench::quota(&estate, &proxy, polls).await);
+    write(out, "quota", &bench::quota(&estate, &proxy).await);
 }
 
 fn bench_dir() -> PathBuf {
