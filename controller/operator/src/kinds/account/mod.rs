@@ -19,7 +19,7 @@ use kube::ResourceExt;
 use orgops_api::account::PendingCreation;
 use orgops_api::{AwsAccount, AwsAccountStatus};
 use rules::FailedCreation;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +52,10 @@ pub struct AccountKind<O: Organizations, C: AccountManagement> {
     settings: AccountSettings,
     contact_cache: SweepCache<(String, ContactType), Option<ContactDetails>>,
     creating: Mutex<HashSet<String>>,
+    /// The creation markers this process persisted, by object uid, until settled: when
+    /// the API server did not take the latest one (it was down), the object's status
+    /// lacks it, and this copy keeps the next pass from sending CreateAccount again.
+    markers: Mutex<HashMap<String, PendingCreation>>,
 }
 
 impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
@@ -63,6 +67,7 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
             contact_cache: SweepCache::default(),
             settings,
             creating: Mutex::new(HashSet::new()),
+            markers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -288,14 +293,24 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         let spec = &obj.spec;
         let mut linked = None;
         let mut account_id = status.account_id.clone().or_else(|| spec.account_id.clone());
+        let uid = obj.uid().unwrap_or_default();
+        if status.pending_creation.is_none() && account_id.is_none() {
+            status.pending_creation = self.markers.lock().unwrap().get(&uid).cloned();
+        }
         if let Some(pending) = status.pending_creation.clone() {
             match self.settle_creation(obj, status, &pending).await? {
                 Some((id, link)) => {
                     linked = Some(link);
                     account_id = Some(id);
                 }
-                None => return Ok(Observation::Absent),
+                None => {
+                    if status.pending_creation.is_none() {
+                        self.markers.lock().unwrap().remove(&uid);
+                    }
+                    return Ok(Observation::Absent);
+                }
             }
+            self.markers.lock().unwrap().remove(&uid);
         }
         self.org.ensure_loaded().await.map_err(aws_error)?;
         let target_ou = self.target_ou(obj)?;
@@ -403,10 +418,12 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
             status.pending_creation = None;
             return Err(error);
         }
+        self.markers.lock().unwrap().insert(uid.clone(), status.pending_creation.clone().expect("just set"));
         match self.org.org().create_account(permit, &spec.account_name, &spec.email, &Self::desired_tags(obj)).await {
             Ok(request) => {
                 if let Some(pending) = status.pending_creation.as_mut() {
                     pending.request_id = Some(request.id.clone());
+                    self.markers.lock().unwrap().insert(uid.clone(), pending.clone());
                 }
                 sink.persist(status).await?;
                 Ok(Progress::InProgress(format!("CreateAccount requested (request {})", request.id)))
@@ -415,6 +432,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
             // retried by the SDK): nothing was created, so the marker goes.
             Err(error) if matches!(error.kind, FailureKind::Client | FailureKind::Throttled) => {
                 self.creating.lock().unwrap().remove(&uid);
+                self.markers.lock().unwrap().remove(&uid);
                 status.pending_creation = None;
                 Err(aws_error(error))
             }

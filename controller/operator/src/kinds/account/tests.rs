@@ -520,3 +520,34 @@ async fn taking_ownership_writes_only_the_ownership_tags() {
     assert_eq!(tags.get(UID_TAG).map(String::as_str), Some("uid-1"));
     assert_eq!(f.org.count("UntagResource"), 0);
 }
+
+/// Persists the first status, then fails: the API server went away mid-create.
+#[derive(Default)]
+struct FailsAfterFirst(Mutex<usize>);
+
+impl StatusSink<AwsAccountStatus> for FailsAfterFirst {
+    fn persist<'a>(&'a self, _: &'a AwsAccountStatus) -> BoxFuture<'a, Result<(), Error>> {
+        let mut calls = self.0.lock().unwrap();
+        *calls += 1;
+        let result = if *calls == 1 { Ok(()) } else { Err(Error::retryable("the API server is unreachable")) };
+        Box::pin(async move { result })
+    }
+}
+
+#[tokio::test]
+async fn a_creation_whose_request_id_the_api_server_did_not_take_is_never_sent_again() {
+    let f = fixture();
+    f.org.state.lock().unwrap().next_create = Some(Ok(CreateState::InProgress));
+    let obj = account(serde_json::json!({}));
+    let mut status = AwsAccountStatus::default();
+    assert_eq!(f.kind.observe(&obj, &mut status).await, Ok(Observation::Absent));
+    assert!(f.kind.create(&obj, &mut status, &FailsAfterFirst::default()).await.is_err());
+
+    // The next pass starts from the object as the cluster has it: no request id, or (the
+    // watch not having delivered the marker) no marker at all.
+    let mut from_cluster = AwsAccountStatus::default();
+    let observed = f.kind.observe(&obj, &mut from_cluster).await;
+    assert!(!matches!(observed, Ok(Observation::Absent)), "absent would create again: {observed:?}");
+    assert_eq!(from_cluster.pending_creation.and_then(|p| p.request_id).as_deref(), Some("car-1"));
+    assert_eq!(f.org.count("CreateAccount"), 1);
+}
