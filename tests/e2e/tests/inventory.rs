@@ -36,8 +36,12 @@ async fn the_csv_from_the_cluster_and_from_aws_matches_the_organization() {
     let cluster = inventory(&["--format", "csv"]);
     let from_aws = inventory(&["--from-aws", "--format", "csv"]);
 
-    let listed = org.list_accounts().send().await.unwrap();
-    let all: Vec<String> = listed.accounts().iter().map(|a| a.id().unwrap().to_string()).collect();
+    let mut listed = Vec::new();
+    let mut pages = org.list_accounts().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        listed.extend(page.unwrap().accounts().iter().cloned());
+    }
+    let all: Vec<String> = listed.iter().map(|a| a.id().unwrap().to_string()).collect();
     assert_eq!(
         from_aws.keys().cloned().collect::<Vec<_>>(),
         {
@@ -47,7 +51,7 @@ async fn the_csv_from_the_cluster_and_from_aws_matches_the_organization() {
         },
         "every account of the organization"
     );
-    for account in listed.accounts() {
+    for account in &listed {
         let id = account.id().unwrap();
         let row = &from_aws[id];
         assert_eq!(
