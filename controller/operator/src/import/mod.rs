@@ -14,16 +14,17 @@ use crate::aws::dns_view::DnsView;
 use crate::aws::identity_center::IdentityCenter;
 use crate::aws::identity_store::{IdentityStore, SdkIdentityStore};
 use crate::aws::load_sdk_config;
-use crate::aws::member::{MemberAccess, MemberRoles};
+use crate::aws::member::MemberAccess;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::{Organizations, SdkOrganizations};
 use crate::aws::route53::{Route53, SdkRoute53, normalize};
-use crate::aws::sso_admin::{Instance, SdkSsoAdmin, SsoAdmin};
+use crate::aws::sso_admin::{SdkSsoAdmin, SsoAdmin};
 use crate::kinds::account::rules::alternate_contacts;
 use crate::kinds::permission_set::rules::spec_of;
 use crate::metrics::Metrics;
 use crate::policy::{ParentDomain, PolicyStore};
 use crate::reconcile::ownership::OWNER_TAG;
+use crate::run::ReadArgs;
 use anyhow::{Context, bail};
 use build::{Estate, Options, TeamRule};
 use futures::{StreamExt, TryStreamExt};
@@ -60,21 +61,9 @@ pub struct ImportArgs {
     /// the management account) or `example.com@111122223333`. Repeatable.
     #[arg(long = "parent-domain", value_parser = parse_parent)]
     pub parent_domains: Vec<ParentArg>,
-    /// The IAM Identity Center instance (default: the first ListInstances finds).
-    #[arg(long, requires = "identity_store_id")]
-    pub sso_instance_arn: Option<String>,
-    /// Its identity store.
-    #[arg(long, requires = "sso_instance_arn")]
-    pub identity_store_id: Option<String>,
-    /// The role assumed in member accounts (Route 53 reads).
-    #[arg(long, default_value = "OrganizationAccountAccessRole")]
-    pub member_role_name: String,
-    /// A role assumed first, whose credentials assume the member roles.
-    #[arg(long)]
-    pub hub_role_arn: Option<String>,
-    /// Client-side AWS rate limits.
+    /// Where to read AWS from.
     #[command(flatten)]
-    pub limits: crate::run::RateLimits,
+    pub reads: ReadArgs,
 }
 
 /// A parent domain and, when not the management account, the account of its zone.
@@ -378,13 +367,9 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<bool> {
         (None, None) => bail!("give --team-tag or --team-ou-level"),
     };
     let sdk = load_sdk_config().await;
-    let gate = crate::run::aws_gate(&args.limits, Metrics::new().aws_calls)?.read_only();
-    let instance = match (&args.sso_instance_arn, &args.identity_store_id) {
-        (Some(arn), Some(id)) => Some(Instance { arn: arn.clone(), identity_store_id: id.clone() }),
-        _ => None,
-    };
-    let roles =
-        MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };
+    let gate = crate::run::aws_gate(&args.reads.limits, Metrics::new().aws_calls)?.read_only();
+    let instance = args.reads.instance();
+    let roles = args.reads.roles();
     let members = Arc::new(MemberAccess::new(sdk.clone(), roles, gate.clone()));
     let sources = Sources {
         org: OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())),

@@ -10,7 +10,7 @@ use crate::aws::dns_view::DnsView;
 use crate::aws::identity_center::IdentityCenter;
 use crate::aws::identity_store::SdkIdentityStore;
 use crate::aws::load_sdk_config;
-use crate::aws::member::{MemberAccess, MemberRoles};
+use crate::aws::member::MemberAccess;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
 use crate::aws::regions::EnabledRegions;
@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::policy::PolicyStore;
 use crate::reconcile::conditions::{self, ConditionUpdate, READY};
 use crate::reconcile::{Availability, FieldDiff, Linked, ManagedKind, Observation, StatusOf};
+use crate::run::ReadArgs;
 use crate::validate::{Document, load};
 use anyhow::Context;
 use kube::core::object::{HasSpec, HasStatus};
@@ -53,21 +54,9 @@ pub struct PlanArgs {
     /// Output: Markdown for a pull-request comment, or JSON.
     #[arg(long, value_enum, default_value = "markdown")]
     pub format: Format,
-    /// The IAM Identity Center instance (default: the first ListInstances finds).
-    #[arg(long, requires = "identity_store_id")]
-    pub sso_instance_arn: Option<String>,
-    /// Its identity store.
-    #[arg(long, requires = "sso_instance_arn")]
-    pub identity_store_id: Option<String>,
-    /// The role assumed in member accounts (Route 53 reads).
-    #[arg(long, default_value = "OrganizationAccountAccessRole")]
-    pub member_role_name: String,
-    /// A role assumed first, whose credentials assume the member roles.
-    #[arg(long)]
-    pub hub_role_arn: Option<String>,
-    /// Client-side AWS rate limits.
+    /// Where to read AWS from.
     #[command(flatten)]
-    pub limits: crate::run::RateLimits,
+    pub reads: ReadArgs,
 }
 
 /// The typed objects of one kind among documents, each with its namespace set.
@@ -279,7 +268,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
     };
     let policy = Arc::new(PolicyStore::open(args.policy.clone())?);
     let sdk = load_sdk_config().await;
-    let gate = crate::run::aws_gate(&args.limits, Metrics::new().aws_calls)?.read_only();
+    let gate = crate::run::aws_gate(&args.reads.limits, Metrics::new().aws_calls)?.read_only();
     let org = Arc::new(OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())));
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
     let mut out = Vec::new();
@@ -289,18 +278,13 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
         contacts.clone(),
         AccountSettings {
             unconfirmed_create_grace: Duration::ZERO,
-            creates_in_flight: args.limits.create_account_concurrency.into(),
+            creates_in_flight: args.reads.limits.create_account_concurrency.into(),
         },
     );
     let accounts = plan_kind(&account_kind, &policy, (&head, &base), &mut out).await?;
     let directory = store(&accounts);
 
-    let instance = match (&args.sso_instance_arn, &args.identity_store_id) {
-        (Some(arn), Some(id)) => {
-            Some(crate::aws::sso_admin::Instance { arn: arn.clone(), identity_store_id: id.clone() })
-        }
-        _ => None,
-    };
+    let instance = args.reads.instance();
     let center = Arc::new(IdentityCenter::new(
         crate::aws::sso_admin::SdkSsoAdmin::new(aws_sdk_ssoadmin::Client::new(&sdk), gate.clone()),
         SdkIdentityStore::new(aws_sdk_identitystore::Client::new(&sdk), gate.clone()),
@@ -309,8 +293,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
     let request_kind = PermissionSetKind::new(center, org.clone(), directory.clone());
     plan_kind(&request_kind, &policy, (&head, &base), &mut out).await?;
 
-    let roles =
-        MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };
+    let roles = args.reads.roles();
     let members = Arc::new(MemberAccess::new(sdk.clone(), roles, gate.clone()));
     let dns = Arc::new(DnsView::new(SdkRoute53::new(members, gate.clone())));
     let delegations = objects::<SubdomainDelegation>(&head, "SubdomainDelegation")?;
