@@ -68,9 +68,9 @@ chart:
 	python3 -c 'import ast, sys; ast.parse(open("Tiltfile").read(), "Tiltfile")'
 
 ## cfn-lint: the SecurityBaseline templates of tests/baseline (kept equal to what orgops
-## renders by the unit tests) are real CloudFormation
+## renders by the unit tests) and the change feed's stack are real CloudFormation
 cfn-lint:
-	venv=$$($(HARNESS)/install-cfn-lint.sh); "$$venv/bin/cfn-lint" tests/baseline/*.template.json
+	venv=$$($(HARNESS)/install-cfn-lint.sh); "$$venv/bin/cfn-lint" tests/baseline/*.template.json manifests/aws/*.yaml
 
 ## up / down: start or stop etcd, kube-apiserver and moto (state in target/harness)
 up:

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 mod aws;
 mod crdgen;
+mod feed;
 mod http;
 mod import;
 mod inventory;

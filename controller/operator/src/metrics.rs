@@ -1,8 +1,8 @@
 //! Prometheus metrics of the operator, on one registry served at `/metrics`.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// The operator's metrics. Cheap to clone: every field is a handle.
@@ -42,8 +42,18 @@ pub struct Metrics {
     pub recheck_period: GaugeVec,
     /// Complete sweeps, by kind.
     pub sweeps: IntCounterVec,
-    /// The configured resync period.
+    /// The resync period in force.
     pub resync: Gauge,
+    /// Change-feed messages by outcome.
+    pub feed_events: IntCounterVec,
+    /// Objects queued by the change feed, by kind.
+    pub feed_requeues: IntCounterVec,
+    /// From an AWS change to the requeue of the objects it concerns.
+    pub feed_lag: Histogram,
+    /// 1 while the change feed delivers; no series without the feed (label-less vector).
+    pub feed_healthy: IntGaugeVec,
+    /// When the change feed last delivered a message (Unix seconds).
+    pub feed_last_message: Gauge,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -120,7 +130,39 @@ impl Metrics {
             )
             .expect("valid metric"),
             sweeps: counter("orgops_sweeps_total", "Complete sweeps over every object, by kind", &["kind"]),
-            resync: Gauge::new("orgops_resync_seconds", "The configured resync period").expect("valid metric"),
+            resync: Gauge::new(
+                "orgops_resync_seconds",
+                "The resync period in force (with the change feed: long while it delivers, short while not)",
+            )
+            .expect("valid metric"),
+            feed_events: counter(
+                "orgops_change_feed_events_total",
+                "Change-feed messages by outcome (mapped, own, unrelated, no_change, heartbeat, unknown, malformed)",
+                &["outcome"],
+            ),
+            feed_requeues: counter(
+                "orgops_change_feed_requeues_total",
+                "Objects queued for a re-check by the change feed, by kind",
+                &["kind"],
+            ),
+            feed_lag: Histogram::with_opts(
+                HistogramOpts::new(
+                    "orgops_change_feed_lag_seconds",
+                    "From an AWS change (the event's time) to the requeue of the objects it concerns",
+                )
+                .buckets(vec![1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0]),
+            )
+            .expect("valid metric"),
+            feed_healthy: gauge(
+                "orgops_change_feed_healthy",
+                "1 while the change feed delivers (messages or heartbeats within --change-feed-silence); 0 while the short resync stands in; absent without the feed",
+                &[],
+            ),
+            feed_last_message: Gauge::new(
+                "orgops_change_feed_last_message_timestamp_seconds",
+                "When the change feed last delivered a message, in Unix seconds",
+            )
+            .expect("valid metric"),
             registry,
         };
         let collectors = metrics.collectors(build_info);
@@ -150,6 +192,11 @@ impl Metrics {
             Box::new(self.recheck_period.clone()),
             Box::new(self.sweeps.clone()),
             Box::new(self.resync.clone()),
+            Box::new(self.feed_events.clone()),
+            Box::new(self.feed_requeues.clone()),
+            Box::new(self.feed_lag.clone()),
+            Box::new(self.feed_healthy.clone()),
+            Box::new(self.feed_last_message.clone()),
         ]
     }
 

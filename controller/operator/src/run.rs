@@ -2,11 +2,13 @@
 //! the controllers, serves the HTTP endpoints and runs until SIGTERM or SIGINT.
 
 use crate::aws::account_management::SdkAccountManagement;
+use crate::aws::change_event::OwnIdentity;
+use crate::aws::change_queue::SdkChangeQueue;
 use crate::aws::dns_view::DnsView;
 use crate::aws::identity_center::IdentityCenter;
 use crate::aws::identity_store::SdkIdentityStore;
 use crate::aws::limits::RateLimiter;
-use crate::aws::member::{MemberAccess, MemberRoles};
+use crate::aws::member::{MemberAccess, MemberRoles, SESSION_NAME};
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::SdkOrganizations;
 use crate::aws::regions::EnabledRegions;
@@ -14,6 +16,7 @@ use crate::aws::route53::SdkRoute53;
 use crate::aws::sso_admin::{Instance, SdkSsoAdmin};
 use crate::aws::stack_sets::SdkStackSets;
 use crate::aws::{CallGate, load_sdk_config};
+use crate::feed::{Feed, FeedSettings, Follower, KindFollower};
 use crate::kinds::account::{AccountKind, AccountSettings};
 use crate::kinds::baseline::BaselineKind;
 use crate::kinds::permission_set::PermissionSetKind;
@@ -45,8 +48,22 @@ pub struct RunArgs {
     #[arg(long, env = "ORGOPS_POLICY_FILE")]
     pub policy_file: Option<PathBuf>,
     /// How often every object is compared with AWS; drift is corrected within it.
-    #[arg(long, env = "ORGOPS_RESYNC", default_value = "5m", value_parser = parse_duration)]
-    pub resync: Duration,
+    /// Default 5m; 24h with --change-queue-url, where the feed finds drift in seconds and
+    /// the resync is the safety net.
+    #[arg(long, env = "ORGOPS_RESYNC", value_parser = parse_duration)]
+    pub resync: Option<Duration>,
+    /// The SQS queue of the change feed (CloudTrail events through EventBridge, see
+    /// manifests/aws/change-feed.yaml). Off by default.
+    #[arg(long, env = "ORGOPS_CHANGE_QUEUE_URL")]
+    pub change_queue_url: Option<String>,
+    /// With the change feed: the resync while the feed has delivered nothing, not even its
+    /// heartbeat, for --change-feed-silence, or its queue cannot be read.
+    #[arg(long, env = "ORGOPS_FALLBACK_RESYNC", default_value = "5m", value_parser = parse_duration)]
+    pub fallback_resync: Duration,
+    /// How long the change feed may stay silent before orgops falls back to
+    /// --fallback-resync (the feed's heartbeat comes every 5 minutes).
+    #[arg(long, env = "ORGOPS_CHANGE_FEED_SILENCE", default_value = "15m", value_parser = parse_duration)]
+    pub change_feed_silence: Duration,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "ORGOPS_NAMESPACE")]
     pub namespace: Option<String>,
@@ -102,6 +119,12 @@ type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement>;
 type PermissionSets = PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, Store<AwsAccount>>;
 type Subdomains = SubdomainKind<SdkRoute53, Store<AwsAccount>, Store<SubdomainDelegation>>;
 type Baselines = BaselineKind<SdkStackSets, SdkOrganizations, Store<AwsAccount>, Client, SdkAccountManagement>;
+
+/// The resync without the change feed: drift is found within it.
+const POLLING_RESYNC: Duration = Duration::from_secs(300);
+/// The resync with the change feed, as a safety net: once a day keeps idle reads under
+/// 0.1 per account and hour.
+const FEED_RESYNC: Duration = Duration::from_secs(24 * 3600);
 
 /// Whether a change to this AwsAccount may change what the request assigns: it names the
 /// account, or targets an OU the account may have joined or left.
@@ -167,10 +190,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             creates_in_flight: args.limits.create_account_concurrency.into(),
         },
     );
+    let feed_settings = args.change_queue_url.as_ref().map(|_| FeedSettings {
+        resync: args.resync.unwrap_or(FEED_RESYNC),
+        fallback_resync: args.fallback_resync,
+        silence: args.change_feed_silence,
+    });
+    // With the feed, the short resync stands in until the feed has delivered.
+    let resync = match &feed_settings {
+        Some(feed) => feed.fallback_resync,
+        None => args.resync.unwrap_or(POLLING_RESYNC),
+    };
+    let (resync_setter, resync_rx) = watch::channel(resync);
     let runner_settings = RunnerSettings {
         concurrency: usize::from(args.concurrency.max(1)),
         recheck_slots: usize::from(args.recheck_concurrency.clamp(1, args.concurrency.max(1))),
-        resync: args.resync,
+        resync: resync_rx,
     };
     let mut account_runner = Runner::<Accounts>::new(&runner_settings);
     let request_runner = Runner::<PermissionSets>::new(&runner_settings);
@@ -206,7 +240,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let roles =
         MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };
     let members = Arc::new(MemberAccess::new(sdk.clone(), roles, gate.clone()));
-    let dns = Arc::new(DnsView::new(SdkRoute53::new(members, gate.clone())));
+    let dns = Arc::new(DnsView::new(SdkRoute53::new(members.clone(), gate.clone())));
     let subdomain_kind = SubdomainKind::new(dns, account_runner.store(), subdomain_runner.store(), policy.clone());
     let shared = Shared {
         client: client.clone(),
@@ -219,6 +253,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let requests = shared.driver(request_kind);
     let subdomains = shared.driver(subdomain_kind);
     let baselines = shared.driver(baseline_kind);
+    let followers: Vec<Box<dyn Follower>> = vec![
+        Box::new(KindFollower::new(accounts.clone(), account_runner.poker())),
+        Box::new(KindFollower::new(requests.clone(), request_runner.poker())),
+        Box::new(KindFollower::new(subdomains.clone(), subdomain_runner.poker())),
+        Box::new(KindFollower::new(baselines.clone(), baseline_runner.poker())),
+    ];
+    let feed = match (&args.change_queue_url, feed_settings) {
+        (Some(url), Some(settings)) => {
+            let own = OwnIdentity {
+                caller_arn: members
+                    .caller_arn()
+                    .await
+                    .context("reading orgops's own identity (sts:GetCallerIdentity)")?,
+                hub_role_arn: args.hub_role_arn.clone(),
+                member_role_name: args.member_role_name.clone(),
+                session_name: SESSION_NAME.to_string(),
+            };
+            let queue = SdkChangeQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone(), gate.clone());
+            tracing::info!(queue = url, own = own.caller_arn, "following the change feed");
+            Some(Feed::new(queue, own, followers, metrics.clone(), settings, resync_setter))
+        }
+        _ => None,
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -254,8 +311,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     controllers.spawn(launch.run(request_runner, requests));
     controllers.spawn(launch.run(subdomain_runner, subdomains));
     controllers.spawn(launch.run(baseline_runner, baselines));
+    if let Some(feed) = feed {
+        controllers.spawn(feed.run(stop_rx.clone()));
+    }
 
-    tracing::info!(resync_s = args.resync.as_secs(), "orgops is running");
+    tracing::info!(resync_s = resync.as_secs(), "orgops is running");
     let lost = async {
         match elector.as_mut() {
             Some(elector) => elector.hold().await,

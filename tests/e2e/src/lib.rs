@@ -10,6 +10,7 @@ pub mod chaos;
 pub mod dns;
 pub mod estate;
 pub mod faults;
+pub mod feed;
 pub mod identity;
 pub mod operator;
 pub mod proxy;

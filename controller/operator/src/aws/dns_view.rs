@@ -43,6 +43,13 @@ impl<R: Route53> DnsView<R> {
         self.zones.begin_sweep(now);
     }
 
+    /// AWS said the hosted zone or its records changed: its NS records, and the zone
+    /// listing of the account holding it, are read again.
+    pub fn forget_zone(&self, zone_id: &str) {
+        self.parent_records.forget_where(|(_, zone), _| zone == zone_id);
+        self.zones.forget_where(|_, zones| zones.iter().any(|zone| zone.id == zone_id));
+    }
+
     /// The NS record named `name` in a parent zone, from the zone's NS records listed
     /// once per sweep.
     pub async fn parent_record(&self, account: &str, zone_id: &str, name: &str) -> Result<Option<RecordSet>, AwsError> {

@@ -108,15 +108,17 @@ impl<A: SsoAdmin, I: IdentityStore> IdentityCenter<A, I> {
     }
 
     /// The ARN of the permission set with this name, listing the instance's permission
-    /// sets again unless they were listed since the sweep began.
+    /// sets again unless they were listed since the sweep began. A name not found in a
+    /// current listing is absent: orgops records what it creates, so new requests share
+    /// one listing per sweep instead of each listing the instance again.
     pub async fn find_by_name(&self, name: &str) -> Result<Option<String>, AwsError> {
         let instance = self.instance().await?;
         let mut index = self.index.lock().await;
         let began = *self.sweep_began.lock().unwrap();
         let current = index.listed_at.is_some_and(|at| began.is_none_or(|b| at >= b));
         let found = |index: &NameIndex| index.names.iter().find(|(_, n)| *n == name).map(|(arn, _)| arn.clone());
-        if current && let Some(arn) = found(&index) {
-            return Ok(Some(arn));
+        if current {
+            return Ok(found(&index));
         }
         let listed_at = Instant::now();
         let arns = self.admin.permission_sets(&instance.arn).await?;
@@ -127,6 +129,20 @@ impl<A: SsoAdmin, I: IdentityStore> IdentityCenter<A, I> {
         }
         index.listed_at = Some(listed_at);
         Ok(found(&index))
+    }
+
+    /// A name turned out taken, or a create's answer was lost: the next lookup lists the
+    /// instance again.
+    pub async fn forget_names(&self) {
+        self.index.lock().await.listed_at = None;
+    }
+
+    /// AWS said the permission set changed (policies, tags, assignments): everything read
+    /// of it is read again.
+    pub fn forget_permission_set(&self, arn: &str) {
+        self.states.forget_where(|key, _| key == arn);
+        self.provisioned.forget_where(|key, _| key == arn);
+        self.assignments.forget_where(|(key, _), _| key == arn);
     }
 
     /// Records a permission set orgops just created.

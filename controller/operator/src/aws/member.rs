@@ -15,7 +15,12 @@ use tokio::sync::{Mutex, OnceCell};
 struct Caller {
     account: String,
     partition: String,
+    arn: String,
 }
+
+/// The session name of every role orgops assumes: CloudTrail records it, so the change
+/// feed tells orgops's writes in member accounts from people's.
+pub const SESSION_NAME: &str = "orgops";
 
 /// How orgops reaches member accounts.
 #[derive(Clone, Debug)]
@@ -58,9 +63,15 @@ impl MemberAccess {
                 Ok(Caller {
                     account: out.account().unwrap_or_default().to_string(),
                     partition: arn.split(':').nth(1).filter(|p| !p.is_empty()).unwrap_or("aws").to_string(),
+                    arn: arn.to_string(),
                 })
             })
             .await
+    }
+
+    /// orgops's own principal, as GetCallerIdentity names it.
+    pub async fn caller_arn(&self) -> Result<String, AwsError> {
+        Ok(self.caller().await?.arn.clone())
     }
 
     /// The member role's ARN in an account.
@@ -76,7 +87,7 @@ impl MemberAccess {
 
     /// Credentials of `role_arn` (the member role of `account`, or the hub role).
     async fn assume(&self, from: &SdkConfig, role_arn: &str, account: Option<&str>) -> Result<SdkConfig, AwsError> {
-        let provider = AssumeRoleProvider::builder(role_arn).session_name("orgops").configure(from).build().await;
+        let provider = AssumeRoleProvider::builder(role_arn).session_name(SESSION_NAME).configure(from).build().await;
         // Assume once now, so a role that cannot be assumed is named here, not as an
         // opaque credentials failure of some later call.
         provider.provide_credentials().await.map_err(|e| {

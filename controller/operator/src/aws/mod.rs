@@ -3,6 +3,8 @@
 //! knows about Kubernetes.
 
 pub mod account_management;
+pub mod change_event;
+pub mod change_queue;
 pub mod dns_view;
 #[cfg(test)]
 pub mod fake;

@@ -111,6 +111,9 @@ struct State {
     /// What orgops wrote, with when: a refresh that began before a write may have read
     /// the organization as it was, so the write is applied again on top of it.
     writes: Vec<(Instant, LocalWrite)>,
+    /// Accounts AWS said changed since the snapshot was read: read again, one by one,
+    /// before the snapshot is next used.
+    stale: Vec<String>,
 }
 
 /// A change orgops made itself, kept in the snapshot without re-reading AWS.
@@ -158,7 +161,12 @@ impl<O: Organizations> OrgCache<O> {
     pub fn new(org: O) -> Self {
         OrgCache {
             org,
-            state: Mutex::new(State { snapshot: Snapshot::default(), fetched_at: None, writes: Vec::new() }),
+            state: Mutex::new(State {
+                snapshot: Snapshot::default(),
+                fetched_at: None,
+                writes: Vec::new(),
+                stale: Vec::new(),
+            }),
             tags: SweepCache::default(),
             refreshing: tokio::sync::Mutex::new(()),
         }
@@ -169,12 +177,48 @@ impl<O: Organizations> OrgCache<O> {
         &self.org
     }
 
-    /// Makes sure a snapshot was read; sweeps keep it current.
+    /// Makes sure a snapshot was read, and that the accounts AWS said changed since were
+    /// read again; sweeps keep the rest current.
     pub async fn ensure_loaded(&self) -> Result<(), AwsError> {
-        if self.state.lock().unwrap().fetched_at.is_some() {
+        if self.state.lock().unwrap().fetched_at.is_none() {
+            return self.ensure_current().await;
+        }
+        if self.state.lock().unwrap().stale.is_empty() {
             return Ok(());
         }
-        self.ensure_current().await
+        let _single_flight = self.refreshing.lock().await;
+        let stale = std::mem::take(&mut self.state.lock().unwrap().stale);
+        for (index, account_id) in stale.iter().enumerate() {
+            match self.load_account(account_id).await {
+                Ok(_) => {}
+                // Left the organization: the snapshot forgets it.
+                Err(error) if error.is("AccountNotFoundException") => {
+                    let mut state = self.state.lock().unwrap();
+                    state.snapshot.accounts.remove(account_id);
+                    state.snapshot.parents.remove(account_id);
+                }
+                Err(error) => {
+                    self.state.lock().unwrap().stale.extend_from_slice(&stale[index..]);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// AWS said the account changed (moved, tagged, closed): its place, state and tags are
+    /// read again before they are next used.
+    pub fn forget_account(&self, account_id: &str) {
+        self.tags.forget_where(|id, _| id == account_id);
+        let mut state = self.state.lock().unwrap();
+        if !state.stale.iter().any(|id| id == account_id) {
+            state.stale.push(account_id.to_string());
+        }
+    }
+
+    /// AWS said the OU tree changed: the whole snapshot is read again before it is next used.
+    pub fn forget_organizational_units(&self) {
+        self.state.lock().unwrap().fetched_at = None;
     }
 
     /// Starts a sweep: the snapshot and the tags are read again, after this moment.
@@ -393,5 +437,46 @@ mod tests {
         let read_after = cache.read_organization().await.unwrap();
         cache.install(read_after, started);
         assert_eq!(cache.read(|s| s.parent_of("111122223333").map(str::to_string)).as_deref(), Some("r-root"));
+    }
+
+    #[tokio::test]
+    async fn an_account_aws_said_changed_is_read_again_alone() {
+        let org = std::sync::Arc::new(crate::aws::fake::FakeOrg::new());
+        org.add_account("111122223333", "a@example.com", "r-root");
+        org.add_account("444455556666", "b@example.com", "r-root");
+        let cache = OrgCache::new(org.clone());
+        cache.ensure_loaded().await.unwrap();
+        cache.tags("111122223333").await.unwrap();
+        let parent = |id: &str| cache.read(|s| s.parent_of(id).map(str::to_string));
+
+        // Moved and tagged out of band: the snapshot does not know until told.
+        org.move_account("111122223333", "r-root", "ou-root-payr0000").await.unwrap();
+        org.tag("111122223333", &[("team".to_string(), "x".to_string())].into()).await.unwrap();
+        cache.ensure_loaded().await.unwrap();
+        assert_eq!(parent("111122223333").as_deref(), Some("r-root"));
+
+        let listed = org.count("ListAccountsForParent");
+        cache.forget_account("111122223333");
+        cache.forget_account("111122223333");
+        cache.ensure_loaded().await.unwrap();
+        assert_eq!(parent("111122223333").as_deref(), Some("ou-root-payr0000"));
+        assert_eq!(cache.tags("111122223333").await.unwrap().get("team").map(String::as_str), Some("x"));
+        assert_eq!(
+            (org.count("DescribeAccount"), org.count("ListParents"), org.count("ListTagsForResource")),
+            (1, 1, 2),
+            "one account read once, however often it was named"
+        );
+        assert_eq!(org.count("ListAccountsForParent"), listed, "no listing");
+
+        // Removed from the organization: forgotten.
+        org.state.lock().unwrap().accounts.retain(|(a, _)| a.id != "444455556666");
+        cache.forget_account("444455556666");
+        cache.ensure_loaded().await.unwrap();
+        assert!(cache.read(|s| s.account("444455556666").is_none()));
+
+        // The OU tree changed: everything is listed again.
+        cache.forget_organizational_units();
+        cache.ensure_loaded().await.unwrap();
+        assert!(org.count("ListAccountsForParent") > listed);
     }
 }

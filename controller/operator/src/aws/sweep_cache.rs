@@ -37,6 +37,12 @@ impl<K: Eq + Hash, V: Clone> SweepCache<K, V> {
         self.entries.lock().unwrap().map.insert(key, (Instant::now(), value));
     }
 
+    /// Drops the entries for which `stale` says yes, so they are read again: AWS said
+    /// they changed.
+    pub fn forget_where(&self, stale: impl Fn(&K, &V) -> bool) {
+        self.entries.lock().unwrap().map.retain(|key, (_, value)| !stale(key, value));
+    }
+
     /// A sweep began at `at`: what was stored before is stale, and dropped.
     pub fn begin_sweep(&self, at: Instant) {
         let mut entries = self.entries.lock().unwrap();
@@ -61,5 +67,8 @@ mod tests {
         cache.insert("a", 2);
         assert_eq!(cache.get(&"a"), Some(2), "read again during the sweep");
         assert_eq!(cache.get(&"b"), None);
+        cache.insert("b", 3);
+        cache.forget_where(|key, _| *key == "a");
+        assert_eq!((cache.get(&"a"), cache.get(&"b")), (None, Some(3)), "only the stale entry is dropped");
     }
 }

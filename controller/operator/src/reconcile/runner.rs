@@ -24,8 +24,16 @@ pub struct RunnerSettings {
     pub concurrency: usize,
     /// Of those, how many may be periodic re-checks.
     pub recheck_slots: usize,
-    /// How often a sweep re-checks every object.
-    pub resync: Duration,
+    /// How often a sweep re-checks every object: fixed, or set by the change feed (long
+    /// while it delivers, short while it does not).
+    pub resync: watch::Receiver<Duration>,
+}
+
+impl RunnerSettings {
+    /// The resync period now.
+    pub fn resync(&self) -> Duration {
+        *self.resync.borrow()
+    }
 }
 
 /// How often start-up progress is logged while objects found unsettled are worked off.
@@ -64,13 +72,16 @@ pub struct Poker<R: Resource<DynamicType = ()> + Clone + 'static> {
 }
 
 impl<R: Resource<DynamicType = ()> + Clone + 'static> Poker<R> {
-    /// Queues, as a change, every object for which `affected` says yes.
-    pub fn poke_where(&self, affected: impl Fn(&R) -> bool) {
+    /// Queues, as a change, every object for which `affected` says yes; how many.
+    pub fn poke_where(&self, affected: impl Fn(&R) -> bool) -> usize {
+        let mut poked = 0;
         for obj in self.store.state() {
             if affected(&obj) {
                 self.queue.poke(&key_of(obj.as_ref()));
+                poked += 1;
             }
         }
+        poked
     }
 }
 
@@ -227,9 +238,11 @@ async fn sweep<K, S>(
     if listed.wait_for(|listed| *listed).await.is_err() {
         return;
     }
-    metrics.resync.set(settings.resync.as_secs_f64());
+    let mut resync = settings.resync.clone();
     loop {
         let began = Instant::now();
+        let period = settings.resync();
+        metrics.resync.set(period.as_secs_f64());
         if let Err(error) = driver.kind().begin_sweep().await {
             tracing::warn!(kind = K::KIND, error = %error.message, "refreshing the shared snapshot failed");
         }
@@ -240,26 +253,36 @@ async fn sweep<K, S>(
         queue.sweep_finished().await;
         let took = began.elapsed();
         metrics.sweep_duration.with_label_values(&[K::KIND]).set(took.as_secs_f64());
-        metrics.recheck_period.with_label_values(&[K::KIND]).set(took.max(settings.resync).as_secs_f64());
+        metrics.recheck_period.with_label_values(&[K::KIND]).set(took.max(period).as_secs_f64());
         metrics.sweeps.with_label_values(&[K::KIND]).inc();
-        if took > settings.resync {
+        if took > period {
             tracing::warn!(
                 kind = K::KIND,
                 objects = count,
                 sweep_s = took.as_secs(),
-                resync_s = settings.resync.as_secs(),
+                resync_s = period.as_secs(),
                 "re-checking every {} took {} s, longer than --resync {} s: the AWS rate limits allow a \
                  resync of {} s or more for this many objects; each is re-checked every {} s meanwhile",
                 K::KIND,
                 took.as_secs(),
-                settings.resync.as_secs(),
+                period.as_secs(),
                 took.as_secs() + 1,
                 took.as_secs()
             );
         } else {
             tracing::debug!(kind = K::KIND, objects = count, sweep_ms = took.as_millis() as u64, "sweep finished");
         }
-        tokio::time::sleep_until(began + settings.resync).await;
+        // A resync shortened meanwhile (the change feed went quiet) takes effect at once.
+        loop {
+            let period = *resync.borrow_and_update();
+            tokio::select! {
+                () = tokio::time::sleep_until(began + period) => break,
+                changed = resync.changed() => if changed.is_err() {
+                    tokio::time::sleep_until(began + period).await;
+                    break;
+                },
+            }
+        }
     }
 }
 

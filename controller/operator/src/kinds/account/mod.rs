@@ -6,9 +6,11 @@ pub mod rules;
 
 use crate::aws::FailureKind;
 use crate::aws::account_management::{AccountManagement, ContactDetails, ContactType};
+use crate::aws::change_event::Touched;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::{CreateRequest, CreateState, Organizations, Tags};
 use crate::aws::sweep_cache::SweepCache;
+use crate::feed::FollowsChanges;
 use crate::kinds::aws_error;
 use crate::policy::Grants;
 use crate::reconcile::ownership;
@@ -531,6 +533,28 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
                 )))
             }
             Err(error) => Err(aws_error(error)),
+        }
+    }
+}
+
+impl<O: Organizations, C: AccountManagement> FollowsChanges for AccountKind<O, C> {
+    fn forget(&self, touched: &Touched) {
+        match touched {
+            Touched::Account(id) => {
+                self.org.forget_account(id);
+                self.contact_cache.forget_where(|(account, _), _| account == id);
+            }
+            Touched::OrganizationalUnits => self.org.forget_organizational_units(),
+            _ => {}
+        }
+    }
+
+    fn concerns(&self, obj: &AwsAccount, touched: &Touched) -> bool {
+        match touched {
+            Touched::Account(id) => obj.status.as_ref().and_then(|s| s.account_id.as_ref()) == Some(id),
+            // An OU renamed or deleted may change where any account belongs.
+            Touched::OrganizationalUnits => true,
+            _ => false,
         }
     }
 }

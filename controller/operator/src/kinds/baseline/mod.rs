@@ -7,10 +7,12 @@
 pub mod template;
 
 use crate::aws::account_management::AccountManagement;
+use crate::aws::change_event::Touched;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::Organizations;
 use crate::aws::regions::EnabledRegions;
 use crate::aws::stack_sets::{OperationState, Preferences, StackInstance, StackSetSpec, StackSets, Target};
+use crate::feed::FollowsChanges;
 use crate::kinds::aws_error;
 use crate::kinds::directory::{AccountDirectory, ConfigMaps};
 use crate::policy::Grants;
@@ -610,6 +612,27 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps, R: Acco
         }
         self.stack_sets.delete(&name).await.map_err(stack_set_error)?;
         Ok(Progress::Done(format!("deleted stack set {name}")))
+    }
+}
+
+impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps, R: AccountManagement> FollowsChanges
+    for BaselineKind<S, O, A, C, R>
+{
+    fn forget(&self, touched: &Touched) {
+        match touched {
+            Touched::Account(id) => self.org.forget_account(id),
+            Touched::OrganizationalUnits => self.org.forget_organizational_units(),
+            _ => {}
+        }
+    }
+
+    fn concerns(&self, obj: &SecurityBaseline, touched: &Touched) -> bool {
+        match touched {
+            Touched::StackSet(name) => stack_set_name(obj) == *name,
+            // An account that moved may have joined or left a targeted OU.
+            Touched::Account(_) | Touched::OrganizationalUnits => !obj.spec.targets.organizational_units.is_empty(),
+            _ => false,
+        }
     }
 }
 

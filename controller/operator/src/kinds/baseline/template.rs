@@ -3,7 +3,10 @@
 //! changed. Every control adds its resources; the notifications add an SNS topic, one
 //! EventBridge rule per kind of event, and optionally an AWS Chatbot Slack channel.
 
-use orgops_api::baseline::{AnalyzerScope, Controls, FindingPublishingFrequency, Notifications, SecurityHubStandard};
+use crate::aws::change_event::{MEMBER_SOURCES, api_call_pattern};
+use orgops_api::baseline::{
+    AnalyzerScope, ChangeFeedForwarding, Controls, FindingPublishingFrequency, Notifications, SecurityHubStandard,
+};
 use serde_json::{Map, Value, json};
 
 /// The condition true in the baseline's home region: global resource types are recorded
@@ -129,14 +132,28 @@ pub fn template(controls: &Controls, regions: &[String]) -> Value {
         enabled.push("notifications");
         notification_resources(notifications, &mut resources);
     }
+    if let Some(forwarding) = &controls.change_feed_forwarding {
+        enabled.push("change-feed forwarding");
+        forwarding_resources(forwarding, &mut resources);
+    }
     let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!("Security baseline rolled out by orgops: {}", enabled.join(", ")),
         "Resources": resources,
     });
+    let mut conditions = Map::new();
     if controls.config.is_some() || controls.cloud_trail.is_some() {
-        template["Conditions"] =
-            json!({ HOME_REGION: {"Fn::Equals": [reference("AWS::Region"), home_region(controls, regions)]} });
+        conditions.insert(
+            HOME_REGION.into(),
+            json!({"Fn::Equals": [reference("AWS::Region"), home_region(controls, regions)]}),
+        );
+    }
+    if let Some(forwarding) = &controls.change_feed_forwarding {
+        conditions
+            .insert(FORWARDING_REGION.into(), json!({"Fn::Equals": [reference("AWS::Region"), forwarding.region]}));
+    }
+    if !conditions.is_empty() {
+        template["Conditions"] = Value::Object(conditions);
     }
     template
 }
@@ -295,6 +312,40 @@ fn notification_resources(n: &Notifications, resources: &mut Map<String, Value>)
             }}),
         );
     }
+}
+
+/// The condition true in the region where global services deliver their events.
+const FORWARDING_REGION: &str = "ForwardingRegion";
+
+/// A rule sending the account's writes to member-held resources to orgops's central bus,
+/// with the role EventBridge needs to put events on a bus of another account. Both in
+/// the forwarding region only: Route 53 and Account Management deliver events there.
+fn forwarding_resources(forwarding: &ChangeFeedForwarding, resources: &mut Map<String, Value>) {
+    resources.insert(
+        "ChangeFeedForwardingRole".into(),
+        json!({"Type": "AWS::IAM::Role", "Condition": FORWARDING_REGION, "Properties": {
+            "Description": "Lets EventBridge forward this account's change events to orgops's change feed",
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"
+            }]},
+            "Policies": [{"PolicyName": "forward", "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "events:PutEvents", "Resource": forwarding.event_bus_arn
+            }]}}]
+        }}),
+    );
+    resources.insert(
+        "ChangeFeedForwardingRule".into(),
+        json!({"Type": "AWS::Events::Rule", "Condition": FORWARDING_REGION, "Properties": {
+            "Description": "Writes to resources orgops manages in this account, for orgops's change feed",
+            "State": "ENABLED",
+            "EventPattern": api_call_pattern(&MEMBER_SOURCES),
+            "Targets": [{
+                "Id": "orgops-change-feed",
+                "Arn": forwarding.event_bus_arn,
+                "RoleArn": {"Fn::GetAtt": ["ChangeFeedForwardingRole", "Arn"]}
+            }]
+        }}),
+    );
 }
 
 /// The largest template body CreateStackSet and UpdateStackSet take, in bytes.

@@ -76,8 +76,9 @@ fn each_notification_is_one_rule_and_slack_adds_a_chatbot_channel() {
     let spec = baseline("tests/baseline/everything.yaml").spec;
     let t = template(&spec);
     let resources = t["Resources"].as_object().unwrap();
-    let rules: Vec<&String> =
-        resources.iter().filter(|(_, r)| r["Type"] == "AWS::Events::Rule").map(|(n, _)| n).collect();
+    let alerting =
+        |r: &serde_json::Value| r["Type"] == "AWS::Events::Rule" && r["Properties"]["Targets"][0]["Id"] == "AlertTopic";
+    let rules: Vec<&String> = resources.iter().filter(|(_, r)| alerting(r)).map(|(n, _)| n).collect();
     assert_eq!(rules.len(), 7, "{rules:?}");
     assert_eq!(
         resources["GuardDutyFindingRule"]["Properties"]["EventPattern"]["detail"]["severity"][0]["numeric"],
@@ -90,7 +91,7 @@ fn each_notification_is_one_rule_and_slack_adds_a_chatbot_channel() {
     (n.health_events, n.failed_sign_ins, n.guard_duty_min_severity, n.slack) = (false, false, None, None);
     let t = template(&quiet);
     let resources = t["Resources"].as_object().unwrap();
-    assert_eq!(resources.values().filter(|r| r["Type"] == "AWS::Events::Rule").count(), 4);
+    assert_eq!(resources.values().filter(|r| alerting(r)).count(), 4);
     assert!(!resources.contains_key("ChatbotSlackChannel"));
 }
 
@@ -462,4 +463,27 @@ mod kind {
         assert_eq!(skipped, [("111100000002", "af-south-1")]);
         assert!(status.failures.is_empty());
     }
+}
+
+#[test]
+fn change_feed_forwarding_sends_member_writes_to_the_central_bus_from_the_global_region_only() {
+    let spec = baseline("tests/baseline/everything.yaml").spec;
+    let t = template(&spec);
+    let rule = &t["Resources"]["ChangeFeedForwardingRule"];
+    assert_eq!(rule["Condition"], "ForwardingRegion");
+    assert_eq!(t["Resources"]["ChangeFeedForwardingRole"]["Condition"], "ForwardingRegion");
+    assert_eq!(t["Conditions"]["ForwardingRegion"]["Fn::Equals"][1], "us-east-1");
+    let target = &rule["Properties"]["Targets"][0];
+    assert_eq!(target["Arn"], "arn:aws:events:us-east-1:123456789012:event-bus/default");
+    assert_eq!(target["RoleArn"]["Fn::GetAtt"][0], "ChangeFeedForwardingRole");
+    let sources = &rule["Properties"]["EventPattern"]["detail"]["eventSource"];
+    assert_eq!(sources, &serde_json::json!(["route53.amazonaws.com", "account.amazonaws.com"]));
+    let policy = &t["Resources"]["ChangeFeedForwardingRole"]["Properties"]["Policies"][0]["PolicyDocument"];
+    assert_eq!(policy["Statement"][0]["Resource"], target["Arn"], "the role may put events on that bus only");
+
+    let mut without = spec.clone();
+    without.controls.as_mut().unwrap().change_feed_forwarding = None;
+    let t = template(&without);
+    assert!(t["Resources"].get("ChangeFeedForwardingRule").is_none());
+    assert!(t["Conditions"].get("ForwardingRegion").is_none());
 }

@@ -4,12 +4,14 @@
 
 pub mod rules;
 
+use crate::aws::change_event::Touched;
 use crate::aws::identity_center::{IdentityCenter, PermissionSetState};
 use crate::aws::identity_store::IdentityStore;
 use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::Organizations;
 use crate::aws::sso_admin::{Operation, OperationState, Principal, SsoAdmin};
 use crate::aws::{AwsError, FailureKind};
+use crate::feed::FollowsChanges;
 use crate::kinds::aws_error;
 use crate::kinds::directory::AccountDirectory;
 use crate::policy::Grants;
@@ -724,12 +726,19 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
         let arn = match self.center.admin().create(&instance, &desired.attributes, &tags).await {
             Ok(arn) => arn,
             Err(error) if error.is("ConflictException") => {
+                self.center.forget_names().await;
                 return Err(Error::retryable(format!(
                     "a permission set named {} appeared meanwhile; orgops looks at it again: {error}",
                     spec.name
                 )));
             }
-            Err(error) => return Err(aws_error(error)),
+            Err(error) => {
+                // Its answer may have been lost after AWS created it: found by name next.
+                if error.kind != FailureKind::Client {
+                    self.center.forget_names().await;
+                }
+                return Err(aws_error(error));
+            }
         };
         status.permission_set_arn = Some(arn.clone());
         let created =
@@ -832,6 +841,34 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
             plan.remove.len(),
             obj.spec.permission_set.name
         )))
+    }
+}
+
+/// Whether the request assigns in organizational units, whose accounts change as accounts move.
+fn targets_organizational_units(obj: &PermissionSetRequest) -> bool {
+    obj.spec.assignments.iter().flat_map(|a| &a.targets).any(|t| t.organizational_unit.is_some())
+}
+
+impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> FollowsChanges
+    for PermissionSetKind<A, I, O, D>
+{
+    fn forget(&self, touched: &Touched) {
+        match touched {
+            Touched::PermissionSet(arn) => self.center.forget_permission_set(arn),
+            Touched::Account(id) => self.org.forget_account(id),
+            Touched::OrganizationalUnits => self.org.forget_organizational_units(),
+            _ => {}
+        }
+    }
+
+    fn concerns(&self, obj: &PermissionSetRequest, touched: &Touched) -> bool {
+        let status = obj.status.as_ref();
+        match touched {
+            Touched::PermissionSet(arn) => status.and_then(|s| s.permission_set_arn.as_ref()) == Some(arn),
+            // An account that moved may have joined or left a targeted OU.
+            Touched::Account(_) | Touched::OrganizationalUnits => targets_organizational_units(obj),
+            _ => false,
+        }
     }
 }
 

@@ -4,8 +4,10 @@
 
 mod rules;
 
+use crate::aws::change_event::Touched;
 use crate::aws::dns_view::DnsView;
 use crate::aws::route53::{ChangeState, RecordSet, Route53, Zone};
+use crate::feed::FollowsChanges;
 use crate::kinds::aws_error;
 use crate::kinds::directory::{AccountDirectory, Claim, DelegationDirectory};
 use crate::policy::{Grants, ParentDomain, PolicyStore};
@@ -385,6 +387,19 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> ManagedKind for Su
             done.push(format!("kept hosted zone {zone_id} in account {account}, which holds {}", keeping.join(", ")));
         }
         Ok(Progress::Done(done.join("; ")))
+    }
+}
+
+impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> FollowsChanges for SubdomainKind<R, A, D> {
+    fn forget(&self, touched: &Touched) {
+        if let Touched::HostedZone(id) = touched {
+            self.dns.forget_zone(id);
+        }
+    }
+
+    fn concerns(&self, obj: &SubdomainDelegation, touched: &Touched) -> bool {
+        let Touched::HostedZone(id) = touched else { return false };
+        obj.status.as_ref().is_some_and(|s| s.zone_id.as_ref() == Some(id) || s.parent_zone_id.as_ref() == Some(id))
     }
 }
 
