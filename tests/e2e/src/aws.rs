@@ -160,3 +160,20 @@ pub async fn management_account(org: &Client) -> String {
     let out = org.describe_organization().send().await.unwrap();
     out.organization().unwrap().master_account_id().unwrap().to_string()
 }
+
+/// The SDK configuration acting in `account`: the environment's own in its own account,
+/// else OrganizationAccountAccessRole there, as a platform engineer reaches it.
+pub async fn member_config(account: &str) -> aws_config::SdkConfig {
+    let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sts = aws_sdk_sts::Client::new(&base);
+    let me = sts.get_caller_identity().send().await.unwrap();
+    if me.account() == Some(account) {
+        return base;
+    }
+    let role = format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole");
+    let provider =
+        aws_config::sts::AssumeRoleProvider::builder(role).session_name("orgops-e2e").configure(&base).build().await;
+    base.to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
+        .build()
+}

@@ -4,6 +4,7 @@
 //! returns JSON; [`report`] turns the runs into `docs/performance.md`.
 
 use crate::estate::{Estate, KINDS};
+use crate::feed::{ChangeFeed, INTRUDER};
 use crate::operator::Operator;
 use crate::proxy::{FaultProxy, is_write};
 use crate::{aws, client, dns, dynamic_api, identity, stack_sets};
@@ -167,8 +168,9 @@ impl Change {
 }
 
 /// Item 3: `changes` out-of-band changes spread over the kinds (objects picked at
-/// random), made at once by a separate client; the seconds until each is corrected.
-pub async fn drift(estate: &Estate, changes: usize, seed: u64) -> Value {
+/// random), made at once by a separate client; the seconds until each is corrected. With
+/// a `feed`, each change is followed by the event CloudTrail records for it.
+pub async fn drift(estate: &Estate, changes: usize, seed: u64, feed: Option<&ChangeFeed>) -> Value {
     let client = client().await;
     let org = aws::organizations().await;
     let management = aws::management_account(&org).await;
@@ -200,11 +202,16 @@ pub async fn drift(estate: &Estate, changes: usize, seed: u64) -> Value {
             "AwsAccount" => {
                 let account = status["accountId"].as_str().unwrap().to_string();
                 aws::set_tag(&org, &account, "index", "tampered").await;
+                let tagged = json!({"resourceId": account, "tags": [{"key": "index", "value": "tampered"}]});
+                tell(feed, "organizations.amazonaws.com", "TagResource", tagged, &management).await;
                 Change::AccountTag { account, value: object["spec"]["tags"]["index"].as_str().unwrap().into() }
             }
             "PermissionSetRequest" => {
                 let arn = status["permissionSetArn"].as_str().unwrap().to_string();
                 identity::detach_managed(&arn, "arn:aws:iam::aws:policy/ReadOnlyAccess").await;
+                let detached =
+                    json!({"permissionSetArn": arn, "managedPolicyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"});
+                tell(feed, "sso.amazonaws.com", "DetachManagedPolicyFromPermissionSet", detached, &management).await;
                 Change::PolicyDetached { arn }
             }
             "SubdomainDelegation" => {
@@ -213,6 +220,8 @@ pub async fn drift(estate: &Estate, changes: usize, seed: u64) -> Value {
                 let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 let ns = aws_sdk_route53::types::RrType::Ns;
                 dns::set_record(&management, &parent_zone, &domain, ns, ttl, &values, false).await;
+                let deleted = json!({"hostedZoneId": parent_zone, "changeBatch": {"changes": [{"action": "DELETE"}]}});
+                tell(feed, "route53.amazonaws.com", "ChangeResourceRecordSets", deleted, &management).await;
                 Change::RecordDeleted { zone: parent_zone.clone(), domain }
             }
             _ => {
@@ -225,6 +234,8 @@ pub async fn drift(estate: &Estate, changes: usize, seed: u64) -> Value {
                     cfn.update_stack_set().stack_set_name(&stack_set).template_body(tampered).send()
                 })
                 .await;
+                let updated = json!({"stackSetName": stack_set});
+                tell(feed, "cloudformation.amazonaws.com", "UpdateStackSet", updated, &management).await;
                 Change::TemplateEdited { stack_set, template }
             }
         };
@@ -255,6 +266,59 @@ pub async fn drift(estate: &Estate, changes: usize, seed: u64) -> Value {
     json!({
         "changes": seconds.len(), "p50_seconds": quantile(0.5), "max_seconds": quantile(1.0),
         "per_kind_max_seconds": per_kind.iter().map(|(k, v)| (k.to_string(), v.iter().copied().fold(0.0, f64::max))).collect::<BTreeMap<_, _>>(),
+    })
+}
+
+/// Puts the CloudTrail record of an intruder's call on the feed, if there is one.
+async fn tell(feed: Option<&ChangeFeed>, source: &str, name: &str, parameters: Value, account: &str) {
+    if let Some(feed) = feed {
+        feed.api_call(source, name, parameters, INTRUDER, account).await;
+    }
+}
+
+/// Item 6: the change feed on, against polling. Idle: every call in `window` with
+/// nothing changing (the feed's receives), plus one safety-net sweep a day as item 2
+/// measured it, per account and hour; against item 2's sweep at the default 5-minute
+/// resync. Drift: item 3 again, each change followed by its CloudTrail event.
+pub async fn feed(
+    estate: &Estate,
+    proxy: &FaultProxy,
+    feed: &ChangeFeed,
+    idle: &Value,
+    window: Duration,
+    changes: usize,
+) -> Value {
+    let before = proxy.calls.lock().unwrap().clone();
+    tokio::time::sleep(window).await;
+    let after = proxy.calls.lock().unwrap().clone();
+    let calls: BTreeMap<String, u32> = after
+        .iter()
+        .map(|(call, n)| (call.clone(), n - before.get(call).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let writes: Vec<&String> = calls.keys().filter(|c| is_write(c.split(':').nth(1).unwrap_or(c))).collect();
+    let own_writes: Vec<&&String> = writes.iter().filter(|c| !c.starts_with("sqs:")).collect();
+    assert!(own_writes.is_empty(), "an idle operator with the feed wrote: {own_writes:?}");
+    let accounts = count(estate, "AwsAccount").max(1) as f64;
+    let sweep_reads: f64 = idle["kinds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|k| k["reads_per_object"].as_f64().unwrap_or(0.0) * k["objects"].as_f64().unwrap_or(0.0))
+        .sum();
+    let window_calls: u32 = calls.values().sum();
+    let per_hour = f64::from(window_calls) * 3600.0 / window.as_secs_f64();
+    let safety_net_hours = 24.0;
+    json!({
+        "accounts": accounts,
+        "window_seconds": window.as_secs_f64(),
+        "window_calls": calls,
+        "sweep_reads": sweep_reads,
+        "polling_5m_reads_per_account_hour": sweep_reads * 12.0 / accounts,
+        "feed_reads_per_account_hour": (per_hour + sweep_reads / safety_net_hours) / accounts,
+        "feed_receives_per_account_hour": per_hour / accounts,
+        "safety_net_hours": safety_net_hours,
+        "drift": drift(estate, changes, 17, Some(feed)).await,
     })
 }
 
@@ -392,6 +456,36 @@ pub fn report(runs: &BTreeMap<String, Value>, header: &str) -> String {
         text += &format!(
             "\nGrowth: {} KiB per object between the first and the last sample.\n",
             cell(&run["kib_per_object"])
+        );
+    }
+    if let (Some(run), Some(polling)) = (runs.get("feed"), runs.get("drift")) {
+        let drift = &run["drift"];
+        let operations: Vec<String> =
+            run["window_calls"].as_object().into_iter().flatten().map(|(op, n)| format!("{op} {n}")).collect();
+        text += &format!(
+            "\n## 6. The change feed, on and off\n\nThe same estate, the operator restarted with `--change-queue-url` \
+             (a queue and rule as `manifests/aws/change-feed.yaml` builds them; each out-of-band change followed by the \
+             event CloudTrail records for it) and the default resync with the feed, {safety} hours.\n\n\
+             | | polling | change feed |\n| --- | --- | --- |\n\
+             | idle AWS reads per account and hour | {off} (a sweep every 5 minutes) | {on} ({receives} of them the \
+             queue's long polls, the rest one safety-net sweep a day) |\n\
+             | drift corrected, median (s) | {p50_off} (`--resync {resync}`) | {p50_on} |\n\
+             | drift corrected, slowest (s) | {max_off} | {max_on} |\n\n\
+             Idle with the feed: {window} s with nothing changing cost {calls}; a sweep of every object costs {sweep} \
+             reads (item 2), once a day. Drift with the feed: {changes} changes across the kinds.\n",
+            safety = cell(&run["safety_net_hours"]),
+            off = cell(&run["polling_5m_reads_per_account_hour"]),
+            on = cell(&run["feed_reads_per_account_hour"]),
+            receives = cell(&run["feed_receives_per_account_hour"]),
+            p50_off = cell(&polling["p50_seconds"]),
+            resync = cell(&polling["resync"]),
+            p50_on = cell(&drift["p50_seconds"]),
+            max_off = cell(&polling["max_seconds"]),
+            max_on = cell(&drift["max_seconds"]),
+            window = cell(&run["window_seconds"]),
+            calls = if operations.is_empty() { "no call".to_string() } else { operations.join(", ") },
+            sweep = cell(&run["sweep_reads"]),
+            changes = drift["changes"],
         );
     }
     if let Some(run) = runs.get("quota") {

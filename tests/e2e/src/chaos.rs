@@ -187,6 +187,10 @@ pub async fn leaders(namespace: &str, sizes: Sizes, kills: usize, seed: u64) -> 
         let Some(leader) = replicas.iter().position(Operator::is_leader) else { continue };
         replicas[leader].kill9();
         killed += 1;
+        // Restarted at once, the replica would take its own lease back (it keeps its pod's
+        // name): it comes back only once the standby leads, so leadership alternates.
+        let standby = &replicas[1 - leader];
+        crate::eventually(60, "the standby takes over", || async { standby.is_leader().then_some(()) }).await;
         replicas[leader].restart("30s").await;
     }
     let seconds = until_ready(&estate, started, Duration::from_secs(1800)).await;

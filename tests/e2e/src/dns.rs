@@ -7,21 +7,7 @@ use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, 
 
 /// A Route 53 client acting in `account`.
 pub async fn route53(account: &str) -> Client {
-    let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let sts = aws_sdk_sts::Client::new(&base);
-    let me = sts.get_caller_identity().send().await.unwrap();
-    if me.account() == Some(account) {
-        return Client::new(&base);
-    }
-    let role = format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole");
-    let provider =
-        aws_config::sts::AssumeRoleProvider::builder(role).session_name("orgops-e2e").configure(&base).build().await;
-    Client::new(
-        &base
-            .to_builder()
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
-            .build(),
-    )
+    Client::new(&crate::aws::member_config(account).await)
 }
 
 fn id(zone: &str) -> String {

@@ -56,6 +56,10 @@ fn ou_name(namespace: &str) -> String {
 }
 
 impl Estate {
+    /// The kinds the estate has objects of.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        KINDS.into_iter().filter(|kind| self.objects.iter().any(|o| o["kind"] == *kind)).collect()
+    }
     /// Creates what the estate needs in AWS (its OUs under `Workloads`, a group, a parent
     /// zone in the management account) and builds its objects.
     pub async fn prepare(namespace: &str, sizes: Sizes) -> Estate {

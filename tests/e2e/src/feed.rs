@@ -14,6 +14,7 @@ pub struct ChangeFeed {
     /// What `orgops run --change-queue-url` takes.
     pub queue_url: String,
     bus: String,
+    bus_arn: String,
     events: aws_sdk_eventbridge::Client,
     sqs: aws_sdk_sqs::Client,
 }
@@ -38,9 +39,10 @@ impl ChangeFeed {
             sqs.get_queue_attributes().queue_url(&queue_url).attribute_names(QueueAttributeName::QueueArn).send().await;
         let queue_arn = attributes.unwrap().attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
         let bus = format!("orgops-e2e-{name}");
-        if events.describe_event_bus().name(&bus).send().await.is_err() {
-            events.create_event_bus().name(&bus).send().await.unwrap();
-        }
+        let bus_arn = match events.describe_event_bus().name(&bus).send().await {
+            Ok(out) => out.arn().unwrap().to_string(),
+            Err(_) => events.create_event_bus().name(&bus).send().await.unwrap().event_bus_arn().unwrap().to_string(),
+        };
         // The template's heartbeat is a schedule, which moto does not run: the test puts
         // the scheduled event itself, and this rule stands in for the schedule's target.
         let heartbeat = json!({"source": ["aws.events"], "detail-type": ["Scheduled Event"]});
@@ -50,44 +52,41 @@ impl ChangeFeed {
             let target = Target::builder().id("queue").arn(&queue_arn).build().unwrap();
             events.put_targets().rule(&rule).event_bus_name(&bus).targets(target).send().await.unwrap();
         }
-        ChangeFeed { queue_url, bus, events, sqs }
+        ChangeFeed { queue_url, bus, bus_arn, events, sqs }
     }
 
     async fn put(&self, source: &str, detail_type: &str, detail: Value) {
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source(source)
-            .detail_type(detail_type)
-            .detail(detail.to_string())
-            .time(aws_smithy_types::DateTime::from(std::time::SystemTime::now()))
-            .build();
-        let out = self.events.put_events().entries(entry).send().await.unwrap();
-        assert_eq!(out.failed_entry_count(), 0, "{out:?}");
+        put_on(&self.events, Some(&self.bus), source, detail_type, detail).await;
+    }
+
+    /// Puts the record of a call made inside member account `account` on that account's
+    /// default bus, where the rule of the SecurityBaseline control `changeFeedForwarding`
+    /// (its pattern read from the template snapshot the unit tests keep equal to what
+    /// orgops renders) forwards it to this feed's bus.
+    pub async fn api_call_in_member(
+        &self,
+        event_source: &str,
+        event_name: &str,
+        parameters: Value,
+        caller: &str,
+        account: &str,
+    ) {
+        let events = aws_sdk_eventbridge::Client::new(&crate::aws::member_config(account).await);
+        let rule = format!("orgops-change-feed-forwarding-{}", self.bus);
+        let pattern = forwarding_pattern();
+        events.put_rule().name(&rule).event_pattern(pattern.to_string()).send().await.unwrap();
+        let role = format!("arn:aws:iam::{account}:role/orgops-change-feed-forwarding");
+        let target = Target::builder().id("orgops-change-feed").arn(&self.bus_arn).role_arn(role).build().unwrap();
+        events.put_targets().rule(&rule).targets(target).send().await.unwrap();
+        let (source, detail) = cloudtrail(event_source, event_name, parameters, caller, account);
+        put_on(&events, None, &source, "AWS API Call via CloudTrail", detail).await;
     }
 
     /// Puts the record CloudTrail writes for a successful call of `event_name` on
     /// `event_source` (`organizations.amazonaws.com`) by `caller` (an ARN), in `account`.
     pub async fn api_call(&self, event_source: &str, event_name: &str, parameters: Value, caller: &str, account: &str) {
-        let service = event_source.trim_end_matches(".amazonaws.com");
-        let detail = json!({
-            "eventVersion": "1.08",
-            "userIdentity": {"type": "AssumedRole", "arn": caller, "accountId": account},
-            "eventTime": k8s_openapi::jiff::Timestamp::now().to_string(),
-            "eventSource": event_source,
-            "eventName": event_name,
-            "awsRegion": "us-east-1",
-            "sourceIPAddress": "192.0.2.10",
-            "userAgent": "orgops-e2e",
-            "requestParameters": parameters,
-            "responseElements": null,
-            "requestID": format!("e2e-{}", fastrand::u64(..)),
-            "eventID": format!("e2e-{}", fastrand::u64(..)),
-            "readOnly": false,
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": account,
-        });
-        self.put(&format!("aws.{service}"), "AWS API Call via CloudTrail", detail).await;
+        let (source, detail) = cloudtrail(event_source, event_name, parameters, caller, account);
+        self.put(&source, "AWS API Call via CloudTrail", detail).await;
     }
 
     /// Puts the event EventBridge's schedule sends.
@@ -127,3 +126,53 @@ pub async fn own_arn() -> String {
 
 /// Someone who is not orgops.
 pub const INTRUDER: &str = "arn:aws:sts::123456789012:assumed-role/Admin/intruder";
+
+/// The EventBridge source and the CloudTrail record of a successful call.
+fn cloudtrail(event_source: &str, event_name: &str, parameters: Value, caller: &str, account: &str) -> (String, Value) {
+    let service = event_source.trim_end_matches(".amazonaws.com");
+    let detail = json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "AssumedRole", "arn": caller, "accountId": account},
+        "eventTime": k8s_openapi::jiff::Timestamp::now().to_string(),
+        "eventSource": event_source,
+        "eventName": event_name,
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "192.0.2.10",
+        "userAgent": "orgops-e2e",
+        "requestParameters": parameters,
+        "responseElements": null,
+        "requestID": format!("e2e-{}", fastrand::u64(..)),
+        "eventID": format!("e2e-{}", fastrand::u64(..)),
+        "readOnly": false,
+        "eventType": "AwsApiCall",
+        "managementEvent": true,
+        "recipientAccountId": account,
+    });
+    (format!("aws.{service}"), detail)
+}
+
+/// Puts one event on `bus`, or on the account's default bus.
+async fn put_on(
+    events: &aws_sdk_eventbridge::Client,
+    bus: Option<&str>,
+    source: &str,
+    detail_type: &str,
+    detail: Value,
+) {
+    let entry = PutEventsRequestEntry::builder()
+        .set_event_bus_name(bus.map(str::to_string))
+        .source(source)
+        .detail_type(detail_type)
+        .detail(detail.to_string())
+        .time(aws_smithy_types::DateTime::from(std::time::SystemTime::now()))
+        .build();
+    let out = events.put_events().entries(entry).send().await.unwrap();
+    assert_eq!(out.failed_entry_count(), 0, "{out:?}");
+}
+
+/// The event pattern of the forwarding rule orgops renders for member accounts.
+fn forwarding_pattern() -> Value {
+    let path = repo_root().join("tests/baseline/everything.template.json");
+    let template: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    template["Resources"]["ChangeFeedForwardingRule"]["Properties"]["EventPattern"].clone()
+}

@@ -190,6 +190,13 @@ impl Operator {
         crate::eventually(90, "a sweep", || async { Some(self.sweeps(kind)).filter(|n| *n > after) }).await
     }
 
+    /// Waits until the first sweep of each kind has ended: every object was looked at.
+    pub async fn until_swept(&self, kinds: &[&str]) {
+        for kind in kinds {
+            crate::eventually(900, "a first sweep", || async { Some(self.sweeps(kind)).filter(|n| *n >= 1.0) }).await;
+        }
+    }
+
     /// The calls `counts` (a counting proxy's) saw during one whole sweep of `kind`, by
     /// operation. The sweep running when this is called may still do unfinished work, so
     /// the one after it (idle) ends first; the next one is counted, from the pause before

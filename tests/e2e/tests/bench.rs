@@ -9,12 +9,14 @@
 use orgops_e2e::bench;
 use orgops_e2e::estate::{Estate, Sizes, fresh_namespace};
 use orgops_e2e::faults::Faults;
+use orgops_e2e::feed::ChangeFeed;
 use orgops_e2e::operator::{Operator, OperatorOptions};
 use orgops_e2e::proxy::with_faults;
 use orgops_e2e::repo_root;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Limits raised to what moto takes, so the bench measures orgops, not AWS's quotas
 /// (item 5 keeps them).
@@ -40,6 +42,9 @@ fn raised_limits() -> Vec<String> {
     args
 }
 
+/// What `make bench` writes, one JSON file each.
+const ITEMS: [&str; 6] = ["converge", "idle", "drift", "memory", "quota", "feed"];
+
 fn write(dir: &Path, item: &str, value: &Value) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(format!("{item}.json")), serde_json::to_string_pretty(value).unwrap()).unwrap();
@@ -48,7 +53,7 @@ fn write(dir: &Path, item: &str, value: &Value) {
 
 fn runs(dir: &Path) -> BTreeMap<String, Value> {
     let mut runs = BTreeMap::new();
-    for item in ["converge", "idle", "drift", "memory", "quota"] {
+    for item in ITEMS {
         if let Ok(text) = std::fs::read_to_string(dir.join(format!("{item}.json"))) {
             runs.insert(item.to_string(), serde_json::from_str(&text).unwrap());
         }
@@ -57,7 +62,7 @@ fn runs(dir: &Path) -> BTreeMap<String, Value> {
 }
 
 /// Items 1 to 3 on one estate: converge, idle, drift.
-async fn mixed(ns: &str, sizes: Sizes, resync: &str, changes: usize, out: &Path) {
+async fn mixed(ns: &str, sizes: Sizes, resync: &str, changes: usize, feed_window: Duration, out: &Path) {
     let estate = Estate::prepare(ns, sizes).await;
     let proxy = with_faults(Faults::default()).await;
     let mut options = OperatorOptions::new(ns, &[]);
@@ -67,10 +72,24 @@ async fn mixed(ns: &str, sizes: Sizes, resync: &str, changes: usize, out: &Path)
     options.extra_args = raised_limits();
     let operator = Operator::start(options).await;
     write(out, "converge", &bench::converge(&estate, &proxy).await);
-    write(out, "idle", &bench::idle(&estate, &operator, &proxy, resync).await);
-    let mut drift = bench::drift(&estate, changes, 11).await;
+    let idle = bench::idle(&estate, &operator, &proxy, resync).await;
+    write(out, "idle", &idle);
+    let mut drift = bench::drift(&estate, changes, 11, None).await;
     drift["resync"] = resync.into();
     write(out, "drift", &drift);
+
+    // Item 6: the same estate with the change feed and its default resync.
+    drop(operator);
+    let feed = ChangeFeed::new(ns).await;
+    let mut options = OperatorOptions::new(ns, &[]);
+    options.policy = estate.policy.clone();
+    options.resync = "24h";
+    options.aws_endpoint = Some(proxy.url.clone());
+    options.extra_args = raised_limits();
+    options.extra_args.extend(["--change-queue-url".to_string(), feed.queue_url.clone()]);
+    let operator = Operator::start(options).await;
+    operator.until_swept(&estate.kinds()).await;
+    write(out, "feed", &bench::feed(&estate, &proxy, &feed, &idle, feed_window, changes).await);
 }
 
 /// Item 5: AwsAccounts through the quota-enforcing proxy, default limits.
@@ -95,7 +114,7 @@ fn bench_dir() -> PathBuf {
 async fn mixed_estate() {
     let sizes =
         Sizes { accounts: 1_000, ous: 10, requests: 200, accounts_per_request: 5, delegations: 100, baselines: 5 };
-    mixed(&fresh_namespace("bench"), sizes, "60s", 50, &bench_dir()).await;
+    mixed(&fresh_namespace("bench"), sizes, "60s", 50, Duration::from_secs(300), &bench_dir()).await;
 }
 
 #[tokio::test]
@@ -118,7 +137,7 @@ async fn report() {
         std::env::var("MOTO_VERSION").unwrap_or_default(),
     );
     let runs = runs(&bench_dir());
-    for item in ["converge", "idle", "drift", "memory", "quota"] {
+    for item in ITEMS {
         assert!(runs.contains_key(item), "no {item}.json in target/bench: run `make bench`");
     }
     std::fs::write(repo_root().join("docs/performance.md"), bench::report(&runs, &header)).unwrap();
@@ -129,15 +148,18 @@ async fn a_small_bench_runs_end_to_end() {
     let out = repo_root().join("target/bench-smoke");
     let _ = std::fs::remove_dir_all(&out);
     let sizes = Sizes { accounts: 4, ous: 2, requests: 2, accounts_per_request: 2, delegations: 2, baselines: 1 };
-    mixed(&fresh_namespace("bench-smoke"), sizes, "5s", 4, &out).await;
+    mixed(&fresh_namespace("bench-smoke"), sizes, "5s", 4, Duration::from_secs(25), &out).await;
     quota(&fresh_namespace("bench-smoke-quota"), 4, &out).await;
     let runs = runs(&out);
     let text = bench::report(&runs, "smoke");
-    for section in ["## 1. Cold convergence", "## 2. Idle", "## 3. Drift", "## 5. Under AWS's quotas"] {
+    for section in
+        ["## 1. Cold convergence", "## 2. Idle", "## 3. Drift", "## 5. Under AWS's quotas", "## 6. The change feed"]
+    {
         assert!(text.contains(section), "{section} missing:\n{text}");
     }
     let drift = &runs["drift"];
     assert_eq!(drift["changes"], 4, "one change of each kind: {drift}");
+    assert_eq!(runs["feed"]["drift"]["changes"], 4, "the same with the feed: {}", runs["feed"]);
     for kind in runs["idle"]["kinds"].as_array().unwrap() {
         assert_eq!(kind["writes"], 0);
     }

@@ -5,11 +5,11 @@
 //! itself.
 
 use super::AwsError;
-use super::organizations::{OrgAccount, OrgRoot, OrgUnit, Organizations, Tags};
+use super::organizations::{CreateRequest, OrgAccount, OrgRoot, OrgUnit, Organizations, Tags};
 use super::sweep_cache::SweepCache;
 use orgops_api::normalize_ou_path;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
 
 /// The organization at one point in time.
@@ -154,6 +154,8 @@ pub struct OrgCache<O: Organizations> {
     state: Mutex<State>,
     tags: SweepCache<String, Tags>,
     refreshing: tokio::sync::Mutex<()>,
+    /// The last listing of CreateAccount requests, with when it began.
+    requests: tokio::sync::Mutex<Option<(Instant, Arc<Vec<CreateRequest>>)>>,
 }
 
 impl<O: Organizations> OrgCache<O> {
@@ -169,6 +171,7 @@ impl<O: Organizations> OrgCache<O> {
             }),
             tags: SweepCache::default(),
             refreshing: tokio::sync::Mutex::new(()),
+            requests: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -282,6 +285,23 @@ impl<O: Organizations> OrgCache<O> {
             }
         }
         Ok(snapshot)
+    }
+
+    /// Every CreateAccount request AWS lists (it keeps 90 days of them), from a listing
+    /// that began after `asked`. Callers asking while a listing runs share the next one, so
+    /// many unconfirmed creations settled at once (after a restart) cost two listings, not
+    /// one each.
+    pub async fn create_requests_since(&self, asked: Instant) -> Result<Arc<Vec<CreateRequest>>, AwsError> {
+        let mut last = self.requests.lock().await;
+        if let Some((began, requests)) = last.as_ref()
+            && *began >= asked
+        {
+            return Ok(requests.clone());
+        }
+        let began = Instant::now();
+        let requests = Arc::new(self.org.create_requests().await?);
+        *last = Some((began, requests.clone()));
+        Ok(requests)
     }
 
     /// Reads the snapshot.
@@ -478,5 +498,24 @@ mod tests {
         cache.forget_organizational_units();
         cache.ensure_loaded().await.unwrap();
         assert!(org.count("ListAccountsForParent") > listed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn creations_settled_together_share_a_listing_begun_after_they_asked() {
+        let org = Arc::new(crate::aws::fake::FakeOrg::new());
+        let cache = Arc::new(OrgCache::new(org.clone()));
+        let asked = Instant::now();
+        let together = (0..20).map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.create_requests_since(asked).await.unwrap().len() })
+        });
+        futures::future::join_all(together).await;
+        assert_eq!(org.count("ListCreateAccountStatus"), 1, "one listing for twenty askers");
+
+        tokio::time::advance(Duration::from_secs(1)).await;
+        cache.create_requests_since(asked).await.unwrap();
+        assert_eq!(org.count("ListCreateAccountStatus"), 1, "begun after the ask: reused");
+        cache.create_requests_since(Instant::now()).await.unwrap();
+        assert_eq!(org.count("ListCreateAccountStatus"), 2, "asked later: listed again");
     }
 }

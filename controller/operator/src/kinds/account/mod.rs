@@ -147,8 +147,8 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
         let spec = &obj.spec;
         // Requested-at times come from AWS's clock and the marker from ours.
         let since = pending.requested_at.0.as_second() - CLOCK_SKEW.as_secs() as i64;
-        let requests = self.org.org().create_requests().await.map_err(aws_error)?;
-        let candidates = rules::creation_candidates(requests, &spec.account_name, since);
+        let requests = self.org.create_requests_since(tokio::time::Instant::now()).await.map_err(aws_error)?;
+        let candidates = rules::creation_candidates(&requests, &spec.account_name, since);
         // Account names are not unique: a finished request is this object's only when its
         // account has this object's email.
         for candidate in &candidates {

@@ -90,10 +90,11 @@ pub fn failed_creation(reason: &str) -> FailedCreation {
 
 /// The listed requests that may be a lost CreateAccount's: same account name, made no
 /// earlier than `since` (seconds), newest first.
-pub fn creation_candidates(requests: Vec<CreateRequest>, account_name: &str, since: i64) -> Vec<CreateRequest> {
+pub fn creation_candidates(requests: &[CreateRequest], account_name: &str, since: i64) -> Vec<CreateRequest> {
     let mut candidates: Vec<CreateRequest> = requests
-        .into_iter()
+        .iter()
         .filter(|r| r.account_name == account_name && r.requested_at.is_none_or(|t| t >= since))
+        .cloned()
         .collect();
     candidates.sort_by_key(|r| std::cmp::Reverse(r.requested_at));
     candidates
@@ -117,7 +118,7 @@ mod tests {
             request("mid", "prod", Some(200)),
             request("undated", "prod", None),
         ];
-        let ids: Vec<String> = creation_candidates(requests, "prod", 150).into_iter().map(|r| r.id).collect();
+        let ids: Vec<String> = creation_candidates(&requests, "prod", 150).into_iter().map(|r| r.id).collect();
         assert_eq!(ids, ["new", "mid", "undated"]);
     }
 
