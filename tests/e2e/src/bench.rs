@@ -308,14 +308,14 @@ pub async fn feed(
         .sum();
     let window_calls: u32 = calls.values().sum();
     let per_hour = f64::from(window_calls) * 3600.0 / window.as_secs_f64();
-    let safety_net_hours = 24.0;
+    let safety_net_hours = 24;
     json!({
         "accounts": accounts,
-        "window_seconds": window.as_secs_f64(),
+        "window_seconds": window.as_secs(),
         "window_calls": calls,
-        "sweep_reads": sweep_reads,
+        "sweep_reads": sweep_reads.round() as u64,
         "polling_5m_reads_per_account_hour": sweep_reads * 12.0 / accounts,
-        "feed_reads_per_account_hour": (per_hour + sweep_reads / safety_net_hours) / accounts,
+        "feed_reads_per_account_hour": (per_hour + sweep_reads / f64::from(safety_net_hours)) / accounts,
         "feed_receives_per_account_hour": per_hour / accounts,
         "safety_net_hours": safety_net_hours,
         "drift": drift(estate, changes, 17, Some(feed)).await,
@@ -458,6 +458,23 @@ pub fn report(runs: &BTreeMap<String, Value>, header: &str) -> String {
             cell(&run["kib_per_object"])
         );
     }
+    if let Some(run) = runs.get("quota") {
+        let accounts = run["accounts"].as_f64().unwrap_or(0.0);
+        let calls: BTreeMap<String, u32> = serde_json::from_value(run["calls"].clone()).unwrap_or_default();
+        let (rate_floor, in_flight_floor) = quota_floor(accounts, &calls);
+        let floor = rate_floor.max(in_flight_floor);
+        let seconds = run["ready_seconds"].as_f64().unwrap_or(0.0);
+        text += &format!(
+            "\n## 5. Under AWS's quotas\n\n{accounts} AwsAccounts through a proxy that throttles what exceeds AWS's \
+             documented rates and shows each creation IN_PROGRESS for two status reads, with orgops's default limits: \
+             all Ready in {seconds:.1} s. The quotas allow {floor:.1} s at best: 5 creations in progress at once, each \
+             until its last status read, reads {DEFAULT_POLL_SECONDS} s apart ({in_flight_floor:.1} s), and 10 \
+             Organizations calls a second for the {:.0} made ({rate_floor:.1} s). Ratio {:.2}. Injected: {}.\n",
+            rate_floor * 10.0,
+            seconds / floor,
+            run["injected"]
+        );
+    }
     if let (Some(run), Some(polling)) = (runs.get("feed"), runs.get("drift")) {
         let drift = &run["drift"];
         let operations: Vec<String> =
@@ -486,23 +503,6 @@ pub fn report(runs: &BTreeMap<String, Value>, header: &str) -> String {
             calls = if operations.is_empty() { "no call".to_string() } else { operations.join(", ") },
             sweep = cell(&run["sweep_reads"]),
             changes = drift["changes"],
-        );
-    }
-    if let Some(run) = runs.get("quota") {
-        let accounts = run["accounts"].as_f64().unwrap_or(0.0);
-        let calls: BTreeMap<String, u32> = serde_json::from_value(run["calls"].clone()).unwrap_or_default();
-        let (rate_floor, in_flight_floor) = quota_floor(accounts, &calls);
-        let floor = rate_floor.max(in_flight_floor);
-        let seconds = run["ready_seconds"].as_f64().unwrap_or(0.0);
-        text += &format!(
-            "\n## 5. Under AWS's quotas\n\n{accounts} AwsAccounts through a proxy that throttles what exceeds AWS's \
-             documented rates and shows each creation IN_PROGRESS for two status reads, with orgops's default limits: \
-             all Ready in {seconds:.1} s. The quotas allow {floor:.1} s at best: 5 creations in progress at once, each \
-             until its last status read, reads {DEFAULT_POLL_SECONDS} s apart ({in_flight_floor:.1} s), and 10 \
-             Organizations calls a second for the {:.0} made ({rate_floor:.1} s). Ratio {:.2}. Injected: {}.\n",
-            rate_floor * 10.0,
-            seconds / floor,
-            run["injected"]
         );
     }
     text

@@ -128,7 +128,7 @@ async fn quota_mode() {
 async fn report() {
     let header = format!(
         "Written by `make bench` on {} ({}, release build, orgops {}, Kubernetes {}, moto {}). The AWS side is \
-         moto behind a counting proxy; items 1 to 4 raise orgops's client-side limits to what moto takes, item 5 \
+         moto behind a counting proxy; items 1 to 4 and 6 raise orgops's client-side limits to what moto takes, item 5 \
          keeps AWS's.",
         std::env::var("ORGOPS_BENCH_DATE").unwrap_or_else(|_| "an unrecorded date".into()),
         bench::machine(),
