@@ -263,6 +263,7 @@ impl CallGate {
     {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
+        let mut tokens_seen = std::collections::HashSet::new();
         loop {
             // A listing of many pages fails as a whole when one page does: a page that
             // was throttled or hit a server error is asked again (it is a read), after
@@ -281,6 +282,18 @@ impl CallGate {
             let (found, next) = page(answer);
             items.extend(found);
             match next {
+                // AWS never hands out a page token twice in one listing: an endpoint that
+                // does would be followed round in a circle forever.
+                Some(next) if !tokens_seen.insert(next.clone()) => {
+                    return Err(AwsError {
+                        operation: format!("{service}:{operation}"),
+                        code: None,
+                        message: format!(
+                            "the listing handed out page token {next:?} twice; stopped instead of looping"
+                        ),
+                        kind: FailureKind::Transient,
+                    });
+                }
                 Some(next) if !next.is_empty() => token = Some(next),
                 _ => return Ok(items),
             }
@@ -357,6 +370,12 @@ mod tests {
         };
         let error = gate.paginate("organizations", "ListRoots", fetch, |page| page).await.unwrap_err();
         assert_eq!(error.kind, FailureKind::Client, "a refusal is not asked again");
+
+        let circling = |_: Option<String>| async {
+            Ok::<_, SdkError<ListRootsError, HttpResponse>>((vec![3], Some("p2".to_string())))
+        };
+        let error = gate.paginate("organizations", "ListRoots", circling, |page| page).await.unwrap_err();
+        assert!(error.message.contains("twice"), "a repeated token ends the listing: {error}");
     }
 
     #[test]
