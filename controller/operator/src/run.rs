@@ -19,7 +19,7 @@ use crate::aws::{CallGate, load_sdk_config};
 use crate::feed::{Feed, FeedSettings, Follower, KindFollower};
 use crate::kinds::account::{AccountKind, AccountSettings};
 use crate::kinds::baseline::BaselineKind;
-use crate::kinds::permission_set::PermissionSetKind;
+use crate::kinds::permission_set::{PermissionSetKind, targets_organizational_units};
 use crate::kinds::subdomain::SubdomainKind;
 use crate::kube_side::{ApiServer, EventPublisher};
 use crate::leader::{Elector, LeaseSettings, identity};
@@ -130,10 +130,14 @@ const FEED_RESYNC: Duration = Duration::from_secs(24 * 3600);
 /// account, or targets an OU the account may have joined or left.
 fn depends_on(request: &PermissionSetRequest, account: &AwsAccount) -> bool {
     let same_namespace = request.namespace() == account.namespace();
-    request.spec.assignments.iter().flat_map(|a| &a.targets).any(|target| {
-        target.organizational_unit.is_some()
-            || (same_namespace && target.account_ref.as_deref() == Some(account.name_any().as_str()))
-    })
+    targets_organizational_units(request)
+        || (same_namespace
+            && request
+                .spec
+                .assignments
+                .iter()
+                .flat_map(|a| &a.targets)
+                .any(|target| target.account_ref.as_deref() == Some(account.name_any().as_str())))
 }
 
 /// Whether the baseline may have to reach this AwsAccount's account: it targets OUs, or
@@ -272,7 +276,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             };
             let queue = SdkChangeQueue::new(aws_sdk_sqs::Client::new(&sdk), url.clone(), gate.clone());
             tracing::info!(queue = url, own = own.caller_arn, "following the change feed");
-            Some(Feed::new(queue, own, followers, metrics.clone(), settings, resync_setter))
+            Some(Feed { queue, own, followers, metrics: metrics.clone(), settings, resync: resync_setter })
         }
         _ => None,
     };

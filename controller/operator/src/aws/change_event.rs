@@ -283,72 +283,79 @@ mod tests {
     }
 
     #[test]
-    fn organizations_writes_name_the_account_or_the_ou_tree() {
-        let moved =
-            json!({"accountId": "111111111111", "sourceParentId": "r-ab12", "destinationParentId": "ou-ab12-x"});
-        assert_eq!(
-            touched_by("organizations.amazonaws.com", "MoveAccount", moved),
-            [Touched::Account("111111111111".into())]
-        );
-        assert_eq!(
-            touched_by("organizations.amazonaws.com", "TagResource", json!({"resourceId": "111111111111", "tags": []})),
-            [Touched::Account("111111111111".into())]
-        );
-        assert_eq!(
-            touched_by("organizations.amazonaws.com", "UntagResource", json!({"resourceId": "ou-ab12-x"})),
-            [Touched::OrganizationalUnits]
-        );
-        assert_eq!(
-            touched_by(
+    fn each_write_names_the_resource_it_touched() {
+        let account = |id: &str| vec![Touched::Account(id.into())];
+        let arn = "arn:aws:sso:::permissionSet/ssoins-1/ps-1";
+        let instance = "arn:aws:sso:::instance/ssoins-1";
+        let cases = [
+            (
+                "organizations.amazonaws.com",
+                "MoveAccount",
+                json!({"accountId": "111111111111", "sourceParentId": "r-ab12", "destinationParentId": "ou-ab12-x"}),
+                account("111111111111"),
+            ),
+            (
+                "organizations.amazonaws.com",
+                "TagResource",
+                json!({"resourceId": "111111111111", "tags": []}),
+                account("111111111111"),
+            ),
+            (
+                "organizations.amazonaws.com",
+                "UntagResource",
+                json!({"resourceId": "ou-ab12-x"}),
+                vec![Touched::OrganizationalUnits],
+            ),
+            (
                 "organizations.amazonaws.com",
                 "UpdateOrganizationalUnit",
-                json!({"organizationalUnitId": "ou-1"})
+                json!({"organizationalUnitId": "ou-1"}),
+                vec![Touched::OrganizationalUnits],
             ),
-            [Touched::OrganizationalUnits]
-        );
-        assert_eq!(touched_by("organizations.amazonaws.com", "EnableAWSServiceAccess", json!({})), []);
-    }
-
-    #[test]
-    fn account_management_writes_without_an_account_id_touch_the_recipient() {
-        assert_eq!(
-            touched_by("account.amazonaws.com", "PutAlternateContact", json!({"alternateContactType": "SECURITY"})),
-            [Touched::Account("210987654321".into())]
-        );
-        assert_eq!(
-            touched_by("account.amazonaws.com", "DeleteAlternateContact", json!({"accountId": "111111111111"})),
-            [Touched::Account("111111111111".into())]
-        );
-    }
-
-    #[test]
-    fn identity_center_route53_and_stack_set_writes_name_their_resource() {
-        let arn = "arn:aws:sso:::permissionSet/ssoins-1/ps-1";
-        let detach = json!({"instanceArn": "arn:aws:sso:::instance/ssoins-1", "permissionSetArn": arn});
-        assert_eq!(
-            touched_by("sso.amazonaws.com", "DetachManagedPolicyFromPermissionSet", detach),
-            [Touched::PermissionSet(arn.into())]
-        );
-        assert_eq!(
-            touched_by("sso.amazonaws.com", "TagResource", json!({"resourceArn": arn})),
-            [Touched::PermissionSet(arn.into())]
-        );
-        assert_eq!(
-            touched_by("sso.amazonaws.com", "TagResource", json!({"resourceArn": "arn:aws:sso:::instance/ssoins-1"})),
-            []
-        );
-        assert_eq!(
-            touched_by("route53.amazonaws.com", "ChangeResourceRecordSets", json!({"hostedZoneId": "Z0123"})),
-            [Touched::HostedZone("Z0123".into())]
-        );
-        assert_eq!(
-            touched_by("route53.amazonaws.com", "DeleteHostedZone", json!({"id": "/hostedzone/Z0456"})),
-            [Touched::HostedZone("Z0456".into())]
-        );
-        assert_eq!(
-            touched_by("cloudformation.amazonaws.com", "DeleteStackInstances", json!({"stackSetName": "base:1f2e"})),
-            [Touched::StackSet("base".into())]
-        );
+            ("organizations.amazonaws.com", "EnableAWSServiceAccess", json!({}), vec![]),
+            // Without an AccountId, an Account Management call acts on the recipient.
+            (
+                "account.amazonaws.com",
+                "PutAlternateContact",
+                json!({"alternateContactType": "SECURITY"}),
+                account("210987654321"),
+            ),
+            (
+                "account.amazonaws.com",
+                "DeleteAlternateContact",
+                json!({"accountId": "111111111111"}),
+                account("111111111111"),
+            ),
+            (
+                "sso.amazonaws.com",
+                "DetachManagedPolicyFromPermissionSet",
+                json!({"instanceArn": instance, "permissionSetArn": arn}),
+                vec![Touched::PermissionSet(arn.into())],
+            ),
+            ("sso.amazonaws.com", "TagResource", json!({"resourceArn": arn}), vec![Touched::PermissionSet(arn.into())]),
+            ("sso.amazonaws.com", "TagResource", json!({"resourceArn": instance}), vec![]),
+            (
+                "route53.amazonaws.com",
+                "ChangeResourceRecordSets",
+                json!({"hostedZoneId": "Z0123"}),
+                vec![Touched::HostedZone("Z0123".into())],
+            ),
+            (
+                "route53.amazonaws.com",
+                "DeleteHostedZone",
+                json!({"id": "/hostedzone/Z0456"}),
+                vec![Touched::HostedZone("Z0456".into())],
+            ),
+            (
+                "cloudformation.amazonaws.com",
+                "DeleteStackInstances",
+                json!({"stackSetName": "base:1f2e"}),
+                vec![Touched::StackSet("base".into())],
+            ),
+        ];
+        for (source, name, parameters, expected) in cases {
+            assert_eq!(touched_by(source, name, parameters), expected, "{source} {name}");
+        }
     }
 
     #[test]

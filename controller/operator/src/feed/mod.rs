@@ -105,29 +105,18 @@ impl Outcome {
     }
 }
 
-/// The consumer of the change queue.
+/// The consumer of the change queue: tells `followers` what changed and sets the
+/// runners' resync through `resync`.
 pub struct Feed<Q: ChangeQueue> {
-    queue: Q,
-    own: OwnIdentity,
-    followers: Vec<Box<dyn Follower>>,
-    metrics: Metrics,
-    settings: FeedSettings,
-    resync: watch::Sender<Duration>,
+    pub queue: Q,
+    pub own: OwnIdentity,
+    pub followers: Vec<Box<dyn Follower>>,
+    pub metrics: Metrics,
+    pub settings: FeedSettings,
+    pub resync: watch::Sender<Duration>,
 }
 
 impl<Q: ChangeQueue> Feed<Q> {
-    /// A consumer that tells `followers` and sets the runners' resync through `resync`.
-    pub fn new(
-        queue: Q,
-        own: OwnIdentity,
-        followers: Vec<Box<dyn Follower>>,
-        metrics: Metrics,
-        settings: FeedSettings,
-        resync: watch::Sender<Duration>,
-    ) -> Self {
-        Feed { queue, own, followers, metrics, settings, resync }
-    }
-
     /// Handles one message body: forgets and queues what it names.
     pub fn handle(&self, body: &str) -> Outcome {
         let message = match parse(body) {

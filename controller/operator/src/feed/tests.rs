@@ -99,7 +99,8 @@ fn feed(queue: ScriptedQueue, recorder: &Recorder) -> (Feed<ScriptedQueue>, watc
         fallback_resync: Duration::from_secs(300),
         silence: Duration::from_secs(900),
     };
-    let feed = Feed::new(queue, own, vec![Box::new(recorder.clone())], metrics.clone(), settings, resync);
+    let feed =
+        Feed { queue, own, followers: vec![Box::new(recorder.clone())], metrics: metrics.clone(), settings, resync };
     (feed, resync_rx, metrics)
 }
 

@@ -845,7 +845,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
 }
 
 /// Whether the request assigns in organizational units, whose accounts change as accounts move.
-fn targets_organizational_units(obj: &PermissionSetRequest) -> bool {
+pub fn targets_organizational_units(obj: &PermissionSetRequest) -> bool {
     obj.spec.assignments.iter().flat_map(|a| &a.targets).any(|t| t.organizational_unit.is_some())
 }
 
