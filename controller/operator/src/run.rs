@@ -115,7 +115,7 @@ pub struct RunArgs {
     pub stack_set_drift_interval: Duration,
 }
 
-type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement>;
+type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement, Store<AwsAccount>>;
 type PermissionSets = PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, Store<AwsAccount>>;
 type Subdomains = SubdomainKind<SdkRoute53, Store<AwsAccount>, Store<SubdomainDelegation>>;
 type Baselines = BaselineKind<SdkStackSets, SdkOrganizations, Store<AwsAccount>, Client, SdkAccountManagement>;
@@ -186,14 +186,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let gate = aws_gate(&args.limits, metrics.aws_calls.clone())?;
     let org = Arc::new(OrgCache::new(SdkOrganizations::new(aws_sdk_organizations::Client::new(&sdk), gate.clone())));
     let contacts = SdkAccountManagement::new(aws_sdk_account::Client::new(&sdk), gate.clone());
-    let account_kind = AccountKind::new(
-        org.clone(),
-        contacts.clone(),
-        AccountSettings {
-            unconfirmed_create_grace: args.unconfirmed_create_grace,
-            creates_in_flight: args.limits.create_account_concurrency.into(),
-        },
-    );
     let feed_settings = args.change_queue_url.as_ref().map(|_| FeedSettings {
         resync: args.resync.unwrap_or(FEED_RESYNC),
         fallback_resync: args.fallback_resync,
@@ -211,6 +203,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync: resync_rx,
     };
     let mut account_runner = Runner::<Accounts>::new(&runner_settings);
+    let account_kind = AccountKind::new(
+        org.clone(),
+        contacts.clone(),
+        account_runner.store(),
+        AccountSettings {
+            unconfirmed_create_grace: args.unconfirmed_create_grace,
+            creates_in_flight: args.limits.create_account_concurrency.into(),
+        },
+    );
+
     let request_runner = Runner::<PermissionSets>::new(&runner_settings);
     let subdomain_runner = Runner::<Subdomains>::new(&runner_settings);
     let baseline_runner = Runner::<Baselines>::new(&runner_settings);

@@ -228,3 +228,17 @@ pub async fn set_group_assignment(arn: &str, account: &str, group_id: &str, pres
             .unwrap();
     }
 }
+
+/// A permission set made outside orgops (unless a rerun made it already), with these
+/// tags; returns its ARN.
+pub async fn foreign_permission_set(name: &str, tags: &[(&str, &str)]) -> String {
+    if let Some(arn) = permission_sets_named(name).await.into_iter().next() {
+        return arn;
+    }
+    let (instance, _) = instance().await;
+    let mut request = sso().await.create_permission_set().instance_arn(instance).name(name);
+    for (key, value) in tags {
+        request = request.tags(aws_sdk_ssoadmin::types::Tag::builder().key(*key).value(*value).build().unwrap());
+    }
+    request.send().await.unwrap().permission_set().unwrap().permission_set_arn().unwrap().to_string()
+}

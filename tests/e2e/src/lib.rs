@@ -157,3 +157,21 @@ pub fn events_of(namespace: &str, name: &str) -> Vec<(String, String)> {
     ]);
     out.lines().filter_map(|l| l.split_once('\t')).map(|(r, m)| (r.to_string(), m.to_string())).collect()
 }
+
+/// Deletes each named object and waits until every one is gone (its finalizer released),
+/// for at most `seconds`.
+pub async fn delete_and_wait_gone(api: &Api<DynamicObject>, names: &[&str], seconds: u64) {
+    for name in names {
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => panic!("deleting {name}: {e}"),
+        }
+    }
+    for name in names {
+        eventually(seconds, &format!("{name} gone"), || async {
+            matches!(api.get(name).await, Err(kube::Error::Api(e)) if e.code == 404).then_some(())
+        })
+        .await;
+    }
+}

@@ -37,3 +37,17 @@ where
     }
     panic!("the stack set stayed busy for 30 s");
 }
+
+/// A stack set made outside orgops (unless a rerun made it already), with these tags.
+pub async fn foreign_stack_set(name: &str, tags: &[(&str, &str)]) {
+    let client = cloudformation().await;
+    if client.describe_stack_set().stack_set_name(name).send().await.is_ok() {
+        return;
+    }
+    let template = r#"{"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}"#;
+    let mut request = client.create_stack_set().stack_set_name(name).template_body(template);
+    for (key, value) in tags {
+        request = request.tags(aws_sdk_cloudformation::types::Tag::builder().key(*key).value(*value).build());
+    }
+    request.send().await.unwrap();
+}

@@ -335,3 +335,130 @@ async fn fifty_accounts_created_concurrently_are_all_ready_each_once() {
     eprintln!("calls in one idle resync of 50 accounts: {}", per_resync.join(" "));
     eprintln!("operator resident set after 50 accounts: {} kB", operator.resident_kib());
 }
+
+/// An account made outside orgops in the OU at `path`, reused by a rerun.
+async fn existing_account(org: &aws_sdk_organizations::Client, name: &str, email: &str, path: &str) -> String {
+    match aws::accounts_with_email(org, email).await.first() {
+        Some(id) => id.clone(),
+        None => aws::create_account_in(org, name, email, path).await,
+    }
+}
+
+/// Accounts a team names but does not own: team-b's objects name team-a's observed
+/// account by id, an account no object names by email, an id outside the organization,
+/// and an account an older object of team-b observes, each
+/// with deletionPolicy Delete, beside accounts it does own (created, adopted, retained).
+/// The operator stops between apply and delete and two statuses are stripped meanwhile.
+/// Only what team-b owns is closed; everything else is gone from the cluster within
+/// seconds with no write at all.
+#[tokio::test]
+async fn a_team_deletes_only_what_it_owns_whatever_its_objects_name() {
+    let (ns_a, ns_b) = ("own-team-a", "own-team-b");
+    let (api_a, api_b) = (setup(ns_a).await, setup(ns_b).await);
+    let org = organizations().await;
+    let core_email = email(ns_a, "core");
+    let observed = existing_account(&org, "core", &core_email, PAYROLL).await;
+    let security_email = email(ns_a, "security");
+    let untouched = existing_account(&org, "security", &security_email, PAYROLL).await;
+    let old_email = email(ns_b, "adopted");
+    let adoptable = existing_account(&org, "adopted", &old_email, BILLING).await;
+    let shared_email = email(ns_b, "shared");
+    let shared = existing_account(&org, "shared", &shared_email, BILLING).await;
+
+    // team-a observes its account read-only: no ownership tag is written.
+    let _team_a = Operator::start(OperatorOptions::new(ns_a, &[PAYROLL])).await;
+    let core = json!({"managementPolicy": "ObserveOnly", "accountId": observed});
+    apply(&api_a, &account(ns_a, "core", core)).await.unwrap();
+    until_condition(&api_a, "core", "Ready", "True", "Available").await;
+
+    // team-b is granted Billing only; every write it makes is logged with its body.
+    let proxy = orgops_e2e::proxy::with_faults(Default::default()).await;
+    let mut options = OperatorOptions::new(ns_b, &[BILLING]);
+    options.aws_endpoint = Some(proxy.url.clone());
+    let mut team_b = Operator::start(options).await;
+    let shared_observer =
+        json!({"managementPolicy": "ObserveOnly", "accountId": shared, "organizationalUnit": BILLING});
+    apply(&api_b, &account(ns_b, "shared", shared_observer)).await.unwrap();
+    until_condition(&api_b, "shared", "Ready", "True", "Available").await;
+
+    let spec = |extra: Value| {
+        let mut spec = json!({"deletionPolicy": "Delete", "organizationalUnit": BILLING});
+        orgops_e2e::merge(&mut spec, &extra);
+        spec
+    };
+    let outside_ous = "outside the organizational units";
+    let refused = [
+        ("by-id", spec(json!({"accountId": observed, "email": core_email})), "Forbidden", outside_ous),
+        ("by-email", spec(json!({"email": security_email})), "Forbidden", outside_ous),
+        (
+            "missing",
+            spec(json!({"accountId": "999999999999"})),
+            "ReconcileError",
+            "not an account of this organization",
+        ),
+        (
+            "squatter",
+            spec(json!({"accountId": shared, "email": shared_email})),
+            "Forbidden",
+            "already claimed by AwsAccount own-team-b/shared, which is older",
+        ),
+    ];
+    let owned = [
+        ("adopted", spec(json!({"accountId": adoptable, "email": old_email}))),
+        ("created", spec(json!({}))),
+        ("kept", spec(json!({"deletionPolicy": "Retain"}))),
+    ];
+    for (name, spec) in refused.iter().map(|(n, s, ..)| (n, s)).chain(owned.iter().map(|(n, s)| (n, s))) {
+        apply(&api_b, &account(ns_b, name, spec.clone())).await.unwrap();
+    }
+    for (name, _, reason, rule) in &refused {
+        let object = until_condition(&api_b, name, "Synced", "False", reason).await;
+        let (_, _, message) = condition(&object, "Synced").unwrap();
+        assert!(message.contains(rule), "{name}: {message}");
+    }
+    let mut ids = std::collections::BTreeMap::new();
+    for (name, _) in &owned {
+        let object = until_condition(&api_b, name, "Ready", "True", "Available").await;
+        assert_eq!(object.data["status"]["owned"], true, "{name}");
+        ids.insert(*name, status_str(&object, "accountId"));
+    }
+    assert_eq!(ids["adopted"], adoptable);
+
+    // The operator stops; two refused objects lose their status (re-applied from git,
+    // say); then every object of team-b is deleted and the operator comes back.
+    team_b.terminate();
+    for name in ["by-id", "missing"] {
+        let strip = kube::api::Patch::Merge(json!({"status": null}));
+        api_b.patch_status(name, &kube::api::PatchParams::default(), &strip).await.unwrap();
+    }
+    let names: Vec<&str> =
+        refused.iter().map(|(n, ..)| *n).chain(owned.iter().map(|(n, _)| *n)).chain(["shared"]).collect();
+    for name in &names {
+        api_b.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    let started = Instant::now();
+    team_b.restart("3s").await;
+    orgops_e2e::delete_and_wait_gone(&api_b, &names, 30).await;
+    eprintln!("every object of team-b gone {:.1} s after the operator restarted", started.elapsed().as_secs_f64());
+
+    let writes = proxy.write_log.lock().unwrap().clone();
+    let closed: Vec<&String> =
+        writes.iter().filter(|(call, _)| call.ends_with(":CloseAccount")).map(|(_, b)| b).collect();
+    assert_eq!(closed.len(), 2, "{closed:?}");
+    assert!(closed.iter().any(|b| b.contains(&ids["adopted"])) && closed.iter().any(|b| b.contains(&ids["created"])));
+    for foreign in [&observed, &untouched, &shared] {
+        let touching: Vec<_> = writes.iter().filter(|(_, body)| body.contains(foreign.as_str())).collect();
+        assert!(touching.is_empty(), "a write to account {foreign} that team-b does not own: {touching:?}");
+        assert_eq!(aws::state_of(&org, foreign).await, "ACTIVE");
+        assert!(!aws::tags_of(&org, foreign).await.contains_key("orgops.dev/owner"), "{foreign}");
+    }
+    assert_eq!(aws::state_of(&org, &ids["adopted"]).await, "SUSPENDED");
+    assert_eq!(aws::state_of(&org, &ids["created"]).await, "SUSPENDED");
+    assert_eq!(aws::state_of(&org, &ids["kept"]).await, "ACTIVE", "Retain leaves it");
+    for (name, ..) in &refused {
+        let events = events_of(ns_b, name);
+        let left = events.iter().find(|(r, m)| r == "Deleted" && m.starts_with("left in AWS, untouched"));
+        assert!(left.is_some(), "{name}: {events:?}");
+    }
+    until_condition(&api_a, "core", "Ready", "True", "Available").await;
+}

@@ -162,23 +162,33 @@ async fn a_baseline_outside_the_namespace_grants_is_forbidden_and_writes_nothing
                 .await
         }
     };
+    // Stack sets of the names two baselines would use: another team's object's, and one
+    // made outside orgops.
+    let (taken, foreign) = (format!("orgops-{ns}-taken"), format!("orgops-{ns}-foreign"));
+    orgops_e2e::stack_sets::foreign_stack_set(&taken, &[("orgops.dev/owner", "billing/guard")]).await;
+    orgops_e2e::stack_sets::foreign_stack_set(&foreign, &[]).await;
     let (proxy, calls) = orgops_e2e::proxy::counting().await;
     let mut options = OperatorOptions::new(ns, &[PAYROLL]);
     options.aws_endpoint = Some(proxy);
     let _operator = Operator::start(options).await;
+    let in_payroll = json!({"organizationalUnits": [PAYROLL], "regions": ["us-east-1"]});
     let cases = [
         (
             "other-ou",
             json!({"organizationalUnits": ["Workloads/Billing"], "regions": ["us-east-1"]}),
+            "Forbidden",
             "outside the organizational units",
         ),
         (
             "other-account",
             json!({"accounts": [{"accountId": outsider}], "regions": ["us-east-1"]}),
+            "Forbidden",
             "is not an account of namespace",
         ),
+        ("taken", in_payroll.clone(), "Forbidden", "is managed by SecurityBaseline billing/guard"),
+        ("foreign", in_payroll, "ReconcileError", "already exists and is not owned by this object"),
     ];
-    for (name, targets, _) in &cases {
+    for (name, targets, ..) in &cases {
         let baseline = json!({
             "apiVersion": "orgops.dev/v1alpha1", "kind": "SecurityBaseline",
             "metadata": {"name": name, "namespace": ns},
@@ -186,15 +196,27 @@ async fn a_baseline_outside_the_namespace_grants_is_forbidden_and_writes_nothing
         });
         apply(&api, &baseline).await.unwrap();
     }
-    for (name, _, rule) in &cases {
-        let object = until_condition(&api, name, "Synced", "False", "Forbidden").await;
+    for (name, _, reason, rule) in &cases {
+        let object = until_condition(&api, name, "Synced", "False", reason).await;
         let (_, _, message) = condition(&object, "Synced").unwrap();
         assert!(message.contains(rule), "{name}: {message}");
     }
     tokio::time::sleep(std::time::Duration::from_secs(7)).await;
-    let counted = calls.lock().unwrap().clone();
-    let cloudformation: Vec<&String> = counted.keys().filter(|op| op.contains("Stack")).collect();
-    assert!(cloudformation.is_empty(), "no StackSets call at all: {counted:?}");
+    let stack_set_writes = || {
+        let counted = calls.lock().unwrap().clone();
+        counted
+            .into_iter()
+            .filter(|(op, _)| op.contains("Stack") && orgops_e2e::proxy::is_write(op))
+            .collect::<Vec<_>>()
+    };
+    assert!(stack_set_writes().is_empty(), "no StackSets write: {:?}", calls.lock().unwrap());
+
+    // Deleted (deletionPolicy Delete, the default): each owns nothing, so each goes at
+    // once and writes nothing; the stack sets they only named are still there.
+    let names: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
+    orgops_e2e::delete_and_wait_gone(&api, &names, 10).await;
+    assert!(stack_set_writes().is_empty(), "no StackSets write on delete: {:?}", calls.lock().unwrap());
+    assert!(stack_set_exists(&taken).await && stack_set_exists(&foreign).await);
 }
 
 #[tokio::test]

@@ -276,6 +276,12 @@ async fn requests_the_platform_policy_forbids_are_refused_with_no_aws_write() {
     );
     options.aws_endpoint = Some(proxy);
     let _operator = Operator::start(options).await;
+    // Permission sets of the names two requests ask for: another team's object's, and one
+    // made outside orgops.
+    let other_teams =
+        identity::foreign_permission_set(&permission_set_name(ns, "taken"), &[("orgops.dev/owner", "billing/ops")])
+            .await;
+    let outside = identity::foreign_permission_set(&permission_set_name(ns, "foreign"), &[]).await;
 
     let devs = format!("{ns}-devs");
     let in_three_days =
@@ -323,6 +329,8 @@ async fn requests_the_platform_policy_forbids_are_refused_with_no_aws_write() {
             "Invalid",
             "Statement[0].Effect: must be Allow or Deny",
         ),
+        ("taken", json!({}), "Forbidden", "is managed by PermissionSetRequest billing/ops"),
+        ("foreign", json!({}), "ReconcileError", "already exists and is not owned by this object"),
     ];
     for (name, spec, _, _) in &cases {
         apply(&api, &request(ns, name, spec.clone())).await.unwrap();
@@ -341,6 +349,17 @@ async fn requests_the_platform_policy_forbids_are_refused_with_no_aws_write() {
         .filter(|op| !(op.starts_with("List") || op.starts_with("Describe") || op.starts_with("Get")))
         .collect();
     assert!(writes.is_empty(), "no AWS write: {counted:?}");
+
+    // Deleted (deletionPolicy Delete, the default): each owns nothing, so each goes at
+    // once, and nothing is written, least of all to the permission sets they only named.
+    let names: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
+    orgops_e2e::delete_and_wait_gone(&api, &names, 10).await;
+    let counted = calls.lock().unwrap().clone();
+    assert!(counted.keys().all(|op| !orgops_e2e::proxy::is_write(op)), "no AWS write on delete: {counted:?}");
+    assert_eq!(identity::permission_sets_named(&permission_set_name(ns, "taken")).await, [other_teams]);
+    assert_eq!(identity::permission_sets_named(&permission_set_name(ns, "foreign")).await, [outside]);
+    let events = events_of(ns, "taken");
+    assert!(events.iter().any(|(r, m)| r == "Deleted" && m.contains("left in AWS, untouched")), "{events:?}");
 }
 
 #[tokio::test]

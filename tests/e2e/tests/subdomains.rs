@@ -233,7 +233,9 @@ async fn conflicts_and_forbidden_delegations_are_refused_with_no_write() {
         ("the-parent", json!({"domain": parent, "parentDomain": "example.com"}), "is itself a parent domain"),
     ];
     for (name, spec, _) in &cases {
-        apply(&world.api, &world.delegation(name, spec.clone())).await.unwrap();
+        let mut spec = spec.clone();
+        merge(&mut spec, &json!({"deletionPolicy": "Delete"}));
+        apply(&world.api, &world.delegation(name, spec)).await.unwrap();
     }
     for (name, _, rule) in &cases {
         let object = until_condition(&world.api, name, "Synced", "False", "Forbidden").await;
@@ -243,6 +245,15 @@ async fn conflicts_and_forbidden_delegations_are_refused_with_no_write() {
     tokio::time::sleep(std::time::Duration::from_secs(7)).await;
     assert_eq!(writes(), before, "no Route 53 write for a refused delegation: {:?}", calls.lock().unwrap());
     assert_eq!(world.parent_record("taken").await, Some((300, vec!["ns1.elsewhere.example.net".to_string()])));
+
+    // Deleted with deletionPolicy Delete: none of them owns anything, so each goes at once,
+    // with no Route 53 write and none of the lookups that refused it.
+    let names: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
+    orgops_e2e::delete_and_wait_gone(&world.api, &names, 10).await;
+    assert_eq!(writes(), before, "no Route 53 write on delete: {:?}", calls.lock().unwrap());
+    assert_eq!(world.parent_record("taken").await, Some((300, vec!["ns1.elsewhere.example.net".to_string()])));
+    assert!(world.parent_record("web").await.is_some(), "the older claim's delegation is untouched");
+    until_condition(&world.api, "web", "Ready", "True", "Available").await;
 }
 
 #[tokio::test]

@@ -22,6 +22,16 @@ pub trait AccountDirectory: Send + Sync + 'static {
     fn account(&self, namespace: &str, name: &str) -> Option<DirectoryEntry>;
     /// Whether an AwsAccount in `namespace` manages the account with this id.
     fn owned_by(&self, namespace: &str, account_id: &str) -> bool;
+    /// Every AwsAccount, in any namespace and whatever its management policy, that names
+    /// the account with this id (in its spec or status) or this email.
+    fn claims(&self, account_id: Option<&str>, email: &str) -> Vec<Claim>;
+}
+
+/// Whether an AwsAccount names this account, by id or by email.
+fn claims_account(account: &AwsAccount, account_id: Option<&str>, email: &str) -> bool {
+    let status_id = account.status.as_ref().and_then(|s| s.account_id.as_deref());
+    let by_id = account_id.is_some() && (account.spec.account_id.as_deref() == account_id || status_id == account_id);
+    by_id || account.spec.email.eq_ignore_ascii_case(email)
 }
 
 fn entry(account: &AwsAccount) -> DirectoryEntry {
@@ -44,15 +54,42 @@ impl AccountDirectory for Store<AwsAccount> {
                     || a.status.as_ref().and_then(|s| s.account_id.as_deref()) == Some(account_id))
         })
     }
+
+    fn claims(&self, account_id: Option<&str>, email: &str) -> Vec<Claim> {
+        self.state()
+            .iter()
+            .filter(|a| a.metadata.deletion_timestamp.is_none() && claims_account(a, account_id, email))
+            .map(|a| Claim::of(a.as_ref()))
+            .collect()
+    }
 }
 
-/// An object claiming a domain.
+/// An object claiming something in AWS that only one object may hold (a domain, an
+/// account).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claim {
     /// `namespace/name`.
     pub key: String,
     /// When it was created.
     pub created: Option<Timestamp>,
+}
+
+impl Claim {
+    /// The claim an object makes.
+    pub fn of<R: kube::Resource>(obj: &R) -> Self {
+        Claim {
+            key: format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
+            created: obj.meta().creation_timestamp.as_ref().map(|t| t.0),
+        }
+    }
+
+    /// The claim among `others` that holds the thing before this one, if any: the oldest
+    /// wins, and between claims made in the same second, the first by `namespace/name`.
+    /// An object read from files (not created yet) comes after every stored one.
+    pub fn earlier<'a>(&self, others: &'a [Claim]) -> Option<&'a Claim> {
+        let order = |c: &Claim| (c.created.unwrap_or(Timestamp::MAX), c.key.clone());
+        others.iter().filter(|c| c.key != self.key && order(c) < order(self)).min_by_key(|c| order(c))
+    }
 }
 
 /// Looks up SubdomainDelegations.
@@ -111,6 +148,24 @@ impl ConfigMaps for Vec<k8s_openapi::api::core::v1::ConfigMap> {
 
 /// Directories in memory, for the kinds' unit tests.
 #[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_older_claim_wins() {
+        let at = |s: i64| Some(Timestamp::from_second(s).unwrap());
+        let me = Claim { key: "b/new".into(), created: at(200) };
+        let others = [Claim { key: "a/old".into(), created: at(100) }, me.clone()];
+        assert_eq!(me.earlier(&others).map(|c| c.key.as_str()), Some("a/old"));
+        assert_eq!(others[0].earlier(&others), None);
+        let twin = Claim { key: "a/twin".into(), created: at(200) };
+        assert_eq!(me.earlier(std::slice::from_ref(&twin)).map(|c| c.key.as_str()), Some("a/twin"));
+        let from_files = Claim { key: "c/unstored".into(), created: None };
+        assert_eq!(from_files.earlier(&others).map(|c| c.key.as_str()), Some("a/old"));
+    }
+}
+
+#[cfg(test)]
 pub mod fake {
     use super::*;
     use std::collections::HashMap;
@@ -135,6 +190,15 @@ pub mod fake {
         }
         fn owned_by(&self, namespace: &str, account_id: &str) -> bool {
             self.0.iter().any(|((ns, _), e)| ns == namespace && e.account_id.as_deref() == Some(account_id))
+        }
+        /// By id only; the AwsAccounts here are older than any object under test.
+        fn claims(&self, account_id: Option<&str>, _: &str) -> Vec<Claim> {
+            let named = |e: &DirectoryEntry| account_id.is_some() && e.account_id.as_deref() == account_id;
+            self.0
+                .iter()
+                .filter(|(_, e)| named(e))
+                .map(|((ns, name), _)| Claim { key: format!("{ns}/{name}"), created: Some(Timestamp::MIN) })
+                .collect()
         }
     }
 

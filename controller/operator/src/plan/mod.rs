@@ -23,6 +23,7 @@ use crate::kinds::subdomain::SubdomainKind;
 use crate::metrics::Metrics;
 use crate::policy::PolicyStore;
 use crate::reconcile::conditions::{self, ConditionUpdate, READY};
+use crate::reconcile::ownership;
 use crate::reconcile::{Availability, FieldDiff, Linked, ManagedKind, Observation, StatusOf};
 use crate::run::ReadArgs;
 use crate::validate::{Document, load};
@@ -200,11 +201,20 @@ async fn plan_deletion<K: ManagedKind>(kind: &K, obj: &K::Resource) -> Planned {
             planned.message = "nothing in AWS".into();
             Action::None
         }
-        Ok(Observation::Present { .. })
+        Ok(Observation::Present { diffs, linked, .. })
             if policies.management_policy == ManagementPolicy::Full
                 && obj.spec().deletion_policy() == DeletionPolicy::Delete =>
         {
-            Action::Delete
+            // The cluster's status is not read here: AWS's side of the ownership rule
+            // decides whether the operator will delete or leave it.
+            let tags: Vec<&FieldDiff> = diffs.iter().filter(|d| d.ownership).collect();
+            match ownership::verify(Some(true), &tags, linked.as_ref()) {
+                Ok(_) => Action::Delete,
+                Err(why) => {
+                    planned.message = format!("left in AWS, untouched: {why}");
+                    Action::Retain
+                }
+            }
         }
         Ok(Observation::Present { .. }) => {
             planned.message = "deletionPolicy Retain or managementPolicy ObserveOnly: left in AWS".into();
@@ -276,6 +286,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
     let account_kind = AccountKind::new(
         org.clone(),
         contacts.clone(),
+        store(&objects::<orgops_api::AwsAccount>(&head, "AwsAccount")?),
         AccountSettings {
             unconfirmed_create_grace: Duration::ZERO,
             creates_in_flight: args.reads.limits.create_account_concurrency.into(),

@@ -3,6 +3,7 @@
 
 use super::conditions::{self, ConditionUpdate, READY, SYNCED};
 use super::error::{Error, ErrorClass};
+use super::ownership::{self, NotOwned};
 use super::queue::{Next, Version};
 use super::{Availability, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusOf, StatusSink};
 use crate::metrics::Metrics;
@@ -328,9 +329,16 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 Ok(Outcome::Success)
             }
             Observation::Absent => {
+                // What this object creates is its own from the first byte persisted: a
+                // marker written mid-create records the ownership with it.
+                let owned_before = pass.status.owned();
+                pass.status.set_owned(Some(true));
                 let sink = Sink::<K, S> { kube: &self.kube, obj, persisted: Default::default() };
                 let created = self.kind.create(obj, &mut pass.status, &sink).await;
                 pass.persisted_midway = sink.persisted.load(std::sync::atomic::Ordering::Relaxed);
+                if created.is_err() && !pass.persisted_midway {
+                    pass.status.set_owned(owned_before);
+                }
                 match created? {
                     Progress::Done(message) => {
                         pass.event(EventKind::Created, message.clone());
@@ -348,6 +356,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 let (ownership, diffs): (Vec<FieldDiff>, Vec<FieldDiff>) = diffs.into_iter().partition(|d| d.ownership);
                 let (scheduled, mut diffs): (Vec<FieldDiff>, Vec<FieldDiff>) =
                     diffs.into_iter().partition(|d| d.scheduled && full);
+                let just_linked = linked.is_some();
                 let adopted = match linked {
                     Some(Linked::Adopted(message)) => Some(message),
                     Some(Linked::Created(message)) => {
@@ -356,7 +365,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                     }
                     None => None,
                 };
-                let (lost, took) = self.apply_ownership(pass, ownership, full).await?;
+                let (lost, took) = self.apply_ownership(pass, ownership, full, just_linked).await?;
                 diffs.extend(lost);
                 if !scheduled.is_empty() {
                     self.kind.update(obj, &mut pass.status, &scheduled).await?;
@@ -389,14 +398,16 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
     /// The ownership tags' differences (see [`super::ownership`]). Under ObserveOnly they
     /// are only a fact; under Full they are written as part of adoption the first time
     /// (returning what was written), and are drift once the resource was owned
-    /// (returned, to be handled with the other differences).
+    /// (returned, to be handled with the other differences). A resource linked in this
+    /// very pass was not owned before, whatever the status says.
     async fn apply_ownership(
         &self,
         pass: &mut Pass<'_, K>,
         ownership: Vec<FieldDiff>,
         full: bool,
+        just_linked: bool,
     ) -> Result<(Vec<FieldDiff>, Option<String>), Error> {
-        let owned_before = pass.obj.status().and_then(|s| s.owned()) == Some(true);
+        let owned_before = !just_linked && pass.obj.status().and_then(|s| s.owned()) == Some(true);
         if !full || ownership.is_empty() {
             pass.status.set_owned(Some(ownership.is_empty()));
             return Ok((Vec::new(), None));
@@ -501,15 +512,12 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         let deletes = spec.policies().management_policy == ManagementPolicy::Full
             && spec.deletion_policy() == DeletionPolicy::Delete;
         if deletes {
-            match self.kind.observe(obj, &mut pass.status).await? {
-                Observation::Absent => pass.event(EventKind::Deleted, "not found in AWS; nothing to delete"),
-                Observation::Present { .. } => match self.kind.delete(obj, &mut pass.status).await? {
-                    Progress::Done(message) => pass.event(EventKind::Deleted, message),
-                    Progress::InProgress(message) => {
-                        pass.condition(ConditionUpdate::false_(READY, "Deleting", message.clone()));
-                        return Err(Error::waiting(message));
-                    }
-                },
+            match self.delete_if_owned(pass).await? {
+                Progress::Done(message) => pass.event(EventKind::Deleted, message),
+                Progress::InProgress(message) => {
+                    pass.condition(ConditionUpdate::false_(READY, "Deleting", message.clone()));
+                    return Err(Error::waiting(message));
+                }
             }
         } else {
             pass.event(EventKind::Deleted, "left in AWS (deletionPolicy Retain or managementPolicy ObserveOnly)");
@@ -517,6 +525,46 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         self.kube.remove_finalizer(obj).await?;
         self.forget(key);
         Ok(Outcome::Success)
+    }
+
+    /// Deletes what this object owns in AWS, and nothing else: an object that owns nothing
+    /// (refused, never created, status lost, only naming a resource) lets go at once with
+    /// no AWS call, and one whose delete the platform policy now refuses leaves the
+    /// resource where it is. Either way the message says what was left and why.
+    async fn delete_if_owned(&self, pass: &mut Pass<'_, K>) -> Result<Progress, Error> {
+        let obj = pass.obj;
+        let left = |why: String| Ok(Progress::Done(format!("left in AWS, untouched: {why}")));
+        let owned_in_status = obj.status().and_then(|s| s.owned());
+        if owned_in_status != Some(true) {
+            let refusal = obj.status().and_then(|s| {
+                let synced = s.conditions().iter().find(|c| c.type_ == SYNCED && c.status == "False")?;
+                Some(format!(" (it was refused: {}: {})", synced.reason, synced.message))
+            });
+            return left(format!("{}{}", NotOwned::NeverRecorded, refusal.unwrap_or_default()));
+        }
+        let grants = self.policy.grants(&obj.namespace().unwrap_or_default());
+        match self.kind.check_policy(obj, &grants).await {
+            Err(error) if error.class == ErrorClass::Terminal => {
+                return left(format!("the platform policy refuses this object now: {}", error.message));
+            }
+            result => result?,
+        }
+        let observation = match self.kind.observe(obj, &mut pass.status).await {
+            // Refused by what AWS holds (another object's resource, a foreign record) or
+            // gone from where the spec points: nothing of this object's to delete.
+            Err(error) if error.class == ErrorClass::Terminal => return left(error.message),
+            result => result?,
+        };
+        match observation {
+            Observation::Absent => Ok(Progress::Done("not found in AWS; nothing to delete".into())),
+            Observation::Present { diffs, linked, .. } => {
+                let tags: Vec<&FieldDiff> = diffs.iter().filter(|d| d.ownership).collect();
+                match ownership::verify(owned_in_status, &tags, linked.as_ref()) {
+                    Ok(owned) => self.kind.delete(obj, &mut pass.status, &owned).await,
+                    Err(why) => left(why.to_string()),
+                }
+            }
+        }
     }
 
     /// Turns an error into conditions and an Event (once per distinct message).

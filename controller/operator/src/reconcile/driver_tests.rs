@@ -77,7 +77,7 @@ impl ManagedKind for ScriptedKind {
         self.update.lock().unwrap().take().unwrap_or(Ok(Progress::Done("updated".into())))
     }
 
-    async fn delete(&self, _: &AwsAccount, _: &mut AwsAccountStatus) -> Result<Progress, Error> {
+    async fn delete(&self, _: &AwsAccount, _: &mut AwsAccountStatus, _: &ownership::Owned) -> Result<Progress, Error> {
         self.record("delete");
         self.delete.lock().unwrap().take().expect("a delete result was scripted")
     }
@@ -382,6 +382,104 @@ fn deleting(obj: AwsAccount) -> AwsAccount {
     obj
 }
 
+/// Being deleted, with a status that records the resource as this object's.
+fn deleting_owned(obj: AwsAccount) -> AwsAccount {
+    let mut obj = deleting(obj);
+    obj.status = Some(AwsAccountStatus { owned: Some(true), ..Default::default() });
+    obj
+}
+
+fn to_delete() -> AwsAccount {
+    account(serde_json::json!({"spec": {"deletionPolicy": "Delete"}}))
+}
+
+fn left_message(driver: &Driver<ScriptedKind, RecordingKube>) -> String {
+    let events = driver.kube.events.lock().unwrap();
+    let deleted = events.iter().find(|e| e.kind == EventKind::Deleted).expect("a Deleted event");
+    assert!(deleted.message.starts_with("left in AWS, untouched:"), "{}", deleted.message);
+    deleted.message.clone()
+}
+
+#[tokio::test]
+async fn an_object_that_owns_nothing_lets_go_at_once_without_any_aws_call() {
+    // Refused (another team's account named by id), never created, or status lost: the
+    // persisted status does not record ownership.
+    let mut refused = deleting(to_delete());
+    let mut status = AwsAccountStatus::default();
+    conditions::set(
+        &mut status.conditions,
+        ConditionUpdate::false_(SYNCED, "Forbidden", "outside the granted OUs"),
+        Some(1),
+        Timestamp::now(),
+    );
+    refused.status = Some(status);
+    for (obj, why) in [(refused, "(it was refused: Forbidden: outside the granted OUs)"), (deleting(to_delete()), "")] {
+        let driver = driver(ScriptedKind::default());
+        assert_eq!(driver.reconcile(&obj).await, Next::Settled);
+        assert!(driver.kind.calls().is_empty(), "no policy check, no observe, no delete: {:?}", driver.kind.calls());
+        assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["remove"]);
+        let message = left_message(&driver);
+        assert!(message.contains("never created or adopted") && message.contains(why), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn delete_is_reached_only_for_what_aws_records_as_this_object_s() {
+    let adopted_now = Ok(Observation::Present {
+        diffs: vec![],
+        availability: Availability::Available,
+        linked: Some(Linked::Adopted("adopted account 1 named by spec.accountId".into())),
+    });
+    let untagged = present(unowned());
+    for (observation, why) in [(adopted_now, "only names it"), (untagged, "does not record this object")] {
+        let driver = driver(ScriptedKind::observing(vec![observation]));
+        driver.reconcile(&deleting_owned(to_delete())).await;
+        assert_eq!(driver.kind.calls(), ["check_policy", "observe"], "no delete");
+        assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["remove"]);
+        assert!(left_message(&driver).contains(why), "{}", left_message(&driver));
+    }
+}
+
+#[tokio::test]
+async fn the_platform_policy_is_checked_on_delete_too() {
+    let kind = ScriptedKind::default();
+    *kind.policy.lock().unwrap() = Some(Error::forbidden("spec.organizationalUnit X is not granted"));
+    let driver = driver(kind);
+    driver.reconcile(&deleting_owned(to_delete())).await;
+    assert_eq!(driver.kind.calls(), ["check_policy"], "nothing observed or deleted");
+    assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["remove"]);
+    assert!(left_message(&driver).contains("platform policy refuses"));
+}
+
+#[tokio::test]
+async fn a_terminal_refusal_while_observing_for_delete_lets_go_and_a_retryable_one_retries() {
+    let kind = ScriptedKind::observing(vec![Err(Error::forbidden("account 1 is managed by AwsAccount b/x"))]);
+    let refused = driver(kind);
+    refused.reconcile(&deleting_owned(to_delete())).await;
+    assert_eq!(*refused.kube.finalizer_changes.lock().unwrap(), ["remove"]);
+    assert!(left_message(&refused).contains("managed by AwsAccount b/x"));
+
+    let throttled = driver(ScriptedKind::observing(vec![Err(Error::retryable("Throttling"))]));
+    assert!(matches!(throttled.reconcile(&deleting_owned(to_delete())).await, Next::After(_)));
+    assert!(throttled.kube.finalizer_changes.lock().unwrap().is_empty(), "kept until AWS answers");
+}
+
+#[tokio::test]
+async fn what_an_object_creates_is_recorded_as_its_own_from_the_first_status_written_mid_create() {
+    let kind = ScriptedKind::observing(vec![Ok(Observation::Absent)]);
+    *kind.create.lock().unwrap() = Some(Ok(Progress::InProgress("requested".into())));
+    let created = driver(kind);
+    created.reconcile(&account(serde_json::json!({}))).await;
+    let persisted = created.kube.statuses.lock().unwrap().clone();
+    assert!(persisted.iter().all(|s| s.owned == Some(true)), "the mid-create write carries it too: {persisted:?}");
+
+    let kind = ScriptedKind::observing(vec![Ok(Observation::Absent)]);
+    *kind.create.lock().unwrap() = Some(Err(Error::terminal("refused")));
+    let refused = driver(kind);
+    refused.reconcile(&account(serde_json::json!({}))).await;
+    assert_eq!(refused.kube.last_status().owned, Some(true), "persisted mid-create: the kind recorded a claim");
+}
+
 #[tokio::test]
 async fn retain_lets_the_object_go_without_touching_aws() {
     let driver = driver(ScriptedKind::default());
@@ -396,7 +494,7 @@ async fn delete_waits_for_aws_then_removes_the_finalizer() {
     let kind = ScriptedKind::observing(vec![present(vec![]), present(vec![])]);
     *kind.delete.lock().unwrap() = Some(Ok(Progress::InProgress("PENDING_CLOSURE".into())));
     let driver = driver(kind);
-    let obj = deleting(account(serde_json::json!({"spec": {"deletionPolicy": "Delete"}})));
+    let obj = deleting_owned(to_delete());
     assert_eq!(driver.reconcile(&obj).await, Next::After(Duration::from_secs(5)));
     assert!(driver.kube.finalizer_changes.lock().unwrap().is_empty());
     assert_eq!(condition(&driver.kube.last_status(), READY).reason, "Deleting");
@@ -415,21 +513,25 @@ async fn deleted_while_create_pending_waits_for_the_creation_before_deleting() {
     ]);
     *kind.delete.lock().unwrap() = Some(Ok(Progress::Done("closed".into())));
     let driver = driver(kind);
-    let obj = deleting(account(serde_json::json!({"spec": {"deletionPolicy": "Delete"}})));
+    let obj = deleting_owned(to_delete());
     assert_eq!(driver.reconcile(&obj).await, Next::After(Duration::from_secs(5)));
-    assert_eq!(driver.kind.calls(), ["observe"], "nothing deleted while the account does not exist yet");
+    assert_eq!(
+        driver.kind.calls(),
+        ["check_policy", "observe"],
+        "nothing deleted while the account does not exist yet"
+    );
     assert!(driver.kube.finalizer_changes.lock().unwrap().is_empty());
 
     driver.reconcile(&obj).await;
-    assert_eq!(driver.kind.calls(), ["observe", "observe", "delete"]);
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe", "check_policy", "observe", "delete"]);
     assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["remove"]);
 }
 
 #[tokio::test]
 async fn absent_on_delete_just_lets_go() {
     let driver = driver(ScriptedKind::observing(vec![Ok(Observation::Absent)]));
-    driver.reconcile(&deleting(account(serde_json::json!({"spec": {"deletionPolicy": "Delete"}})))).await;
-    assert_eq!(driver.kind.calls(), ["observe"]);
+    driver.reconcile(&deleting_owned(to_delete())).await;
+    assert_eq!(driver.kind.calls(), ["check_policy", "observe"]);
     assert_eq!(*driver.kube.finalizer_changes.lock().unwrap(), ["remove"]);
 }
 

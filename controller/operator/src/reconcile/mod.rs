@@ -201,11 +201,13 @@ pub trait ManagedKind: Send + Sync + 'static {
         None
     }
 
-    /// Deletes the AWS resource (called only with `deletionPolicy: Delete`, after observe
-    /// said `Present`).
+    /// Deletes the AWS resource: called only with `deletionPolicy: Delete`, after observe
+    /// said `Present` and the driver verified that this object owns what it found
+    /// ([`ownership::verify`], the only maker of `owned`).
     fn delete(
         &self,
         obj: &Self::Resource,
         status: &mut StatusOf<Self>,
+        owned: &ownership::Owned,
     ) -> impl Future<Output = Result<Progress, Error>> + Send;
 }

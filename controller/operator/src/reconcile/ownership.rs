@@ -21,6 +21,65 @@ pub const ADOPT_ANNOTATION: &str = "orgops.dev/adopt";
 /// Tags as key → value.
 pub type Tags = BTreeMap<String, String>;
 
+/// Proof that an object owns the AWS resource it is about to delete: the one argument of
+/// [`super::ManagedKind::delete`] a kind cannot make, so no path reaches a delete without
+/// passing [`verify`].
+#[derive(Debug)]
+pub struct Owned(());
+
+#[cfg(test)]
+impl Owned {
+    /// A proof for the kinds' unit tests, which call `delete` directly.
+    pub fn for_tests() -> Self {
+        Owned(())
+    }
+}
+
+/// Why an object may not delete what its observe found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotOwned {
+    /// The object's persisted status never recorded that it created or adopted anything:
+    /// it was refused, never got that far, or its status was lost.
+    NeverRecorded,
+    /// AWS does not carry this object's ownership tags (its UID): `paths` differ.
+    NotTagged(Vec<String>),
+    /// The resource was only found now, by what the spec names: naming is not owning.
+    OnlyNamed(String),
+}
+
+impl std::fmt::Display for NotOwned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotOwned::NeverRecorded => f.write_str("this object never created or adopted anything in AWS"),
+            NotOwned::NotTagged(paths) => {
+                write!(f, "AWS does not record this object as its owner ({} differ)", paths.join(", "))
+            }
+            NotOwned::OnlyNamed(how) => write!(f, "this object only names it ({how}); it never owned it"),
+        }
+    }
+}
+
+/// The one ownership rule: an object owns a resource when its persisted status says it
+/// created or adopted it (`owned_in_status`, as read from the API server, never as
+/// recomputed in this pass) and AWS agrees: the resource was not linked just now by what
+/// the spec names, and carries no ownership-tag difference.
+pub fn verify(
+    owned_in_status: Option<bool>,
+    ownership_diffs: &[&FieldDiff],
+    linked: Option<&super::Linked>,
+) -> Result<Owned, NotOwned> {
+    if owned_in_status != Some(true) {
+        return Err(NotOwned::NeverRecorded);
+    }
+    if let Some(super::Linked::Adopted(how)) = linked {
+        return Err(NotOwned::OnlyNamed(how.clone()));
+    }
+    if !ownership_diffs.is_empty() {
+        return Err(NotOwned::NotTagged(ownership_diffs.iter().map(|d| d.path.clone()).collect()));
+    }
+    Ok(Owned(()))
+}
+
 /// `namespace/name` of the object, as the owner tag names it.
 pub fn owner_of<R: Resource>(obj: &R) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
@@ -179,6 +238,19 @@ mod tests {
         assert!(carries_uid(&obj, &actual));
         assert!(tag_diffs(&obj, &Tags::new(), &actual).is_empty(), "its UID tag is not compared");
         assert!(!carries_uid(&obj, &tags(&[(OWNER_TAG, "billing/prod")])));
+    }
+
+    #[test]
+    fn only_a_recorded_and_tagged_resource_is_owned() {
+        let tag = FieldDiff::ownership("tags.orgops.dev/uid", "uid-1", "(absent)");
+        let adopted = super::super::Linked::Adopted("named by spec.accountId".into());
+        let created = super::super::Linked::Created("found after a restart".into());
+        assert!(verify(Some(true), &[], None).is_ok());
+        assert!(verify(Some(true), &[], Some(&created)).is_ok(), "its own creation, found again");
+        assert_eq!(verify(None, &[], None).unwrap_err(), NotOwned::NeverRecorded, "status lost or never written");
+        assert_eq!(verify(Some(false), &[], None).unwrap_err(), NotOwned::NeverRecorded, "observed only");
+        assert!(matches!(verify(Some(true), &[], Some(&adopted)), Err(NotOwned::OnlyNamed(_))));
+        assert_eq!(verify(Some(true), &[&tag], None).unwrap_err(), NotOwned::NotTagged(vec![tag.path.clone()]));
     }
 
     #[test]

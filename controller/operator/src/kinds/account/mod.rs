@@ -12,6 +12,7 @@ use crate::aws::organizations::{CreateRequest, CreateState, Organizations, Tags}
 use crate::aws::sweep_cache::SweepCache;
 use crate::feed::FollowsChanges;
 use crate::kinds::aws_error;
+use crate::kinds::directory::{AccountDirectory, Claim};
 use crate::policy::Grants;
 use crate::reconcile::ownership;
 use crate::reconcile::{Availability, Error, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusSink};
@@ -48,9 +49,11 @@ pub struct AccountSettings {
 }
 
 /// The AwsAccount implementation of [`ManagedKind`].
-pub struct AccountKind<O: Organizations, C: AccountManagement> {
+pub struct AccountKind<O: Organizations, C: AccountManagement, D: AccountDirectory> {
     org: Arc<OrgCache<O>>,
     management: C,
+    /// Every AwsAccount of the cluster, for the claims on one account.
+    accounts: D,
     settings: AccountSettings,
     contact_cache: SweepCache<(String, ContactType), Option<ContactDetails>>,
     creating: Mutex<HashSet<String>>,
@@ -60,12 +63,13 @@ pub struct AccountKind<O: Organizations, C: AccountManagement> {
     markers: Mutex<HashMap<String, PendingCreation>>,
 }
 
-impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
+impl<O: Organizations, C: AccountManagement, D: AccountDirectory> AccountKind<O, C, D> {
     /// An account kind on a shared organization cache.
-    pub fn new(org: Arc<OrgCache<O>>, management: C, settings: AccountSettings) -> Self {
+    pub fn new(org: Arc<OrgCache<O>>, management: C, accounts: D, settings: AccountSettings) -> Self {
         AccountKind {
             org,
             management,
+            accounts,
             contact_cache: SweepCache::default(),
             settings,
             creating: Mutex::new(HashSet::new()),
@@ -129,8 +133,9 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
             }
             CreateState::Failed(reason) => {
                 self.creating.lock().unwrap().remove(&uid);
+                self.markers.lock().unwrap().remove(&uid);
                 status.pending_creation = None;
-                self.failed_creation(obj, &reason).await.map(Some)
+                Err(self.failed_creation(obj, &reason).await)
             }
         }
     }
@@ -197,27 +202,31 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
         Ok(None)
     }
 
-    /// A FAILED CreateAccount: adopt on EMAIL_ALREADY_EXISTS when the account is in this
-    /// organization; retry limits and concurrency; anything else needs the spec to change.
-    async fn failed_creation(&self, obj: &AwsAccount, reason: &str) -> Result<(String, Linked), Error> {
+    /// A FAILED CreateAccount, as the error the pass ends with: EMAIL_ALREADY_EXISTS for
+    /// an account of this organization is retried, so that a next pass adopts it after its
+    /// checks; retry limits and concurrency retry; anything else needs the spec to change.
+    async fn failed_creation(&self, obj: &AwsAccount, reason: &str) -> Error {
         match rules::failed_creation(reason) {
             FailedCreation::AdoptByEmail => {
-                self.org.ensure_current().await.map_err(aws_error)?;
+                if let Err(error) = self.org.ensure_current().await {
+                    return aws_error(error);
+                }
                 let email = &obj.spec.email;
-                let id = self.org.read(|s| s.account_by_email(email).map(|a| a.id.clone())).ok_or_else(|| {
-                    Error::terminal(format!(
-                        "CreateAccount failed: EMAIL_ALREADY_EXISTS: spec.email {email} belongs to an AWS account outside this organization"
-                    ))
-                })?;
-                let link = Linked::Adopted(format!(
-                    "adopted account {id}: CreateAccount answered EMAIL_ALREADY_EXISTS for {email}"
-                ));
-                Ok((id, link))
+                match self.org.read(|s| s.account_by_email(email).map(|a| a.id.clone())) {
+                    // An account that joined since the last read: adopted only by a next
+                    // pass, once the platform policy and the claims have judged it.
+                    Some(id) => Error::retryable(format!(
+                        "CreateAccount answered EMAIL_ALREADY_EXISTS: spec.email {email} belongs to account {id} \
+                         of this organization, checked against the platform policy before it is adopted"
+                    )),
+                    None => Error::terminal(format!(
+                        "CreateAccount failed: EMAIL_ALREADY_EXISTS: spec.email {email} belongs to an AWS account \
+                         outside this organization"
+                    )),
+                }
             }
-            FailedCreation::Retry => {
-                Err(Error::retryable(format!("CreateAccount failed: {reason}; it will be retried")))
-            }
-            FailedCreation::Terminal => Err(Error::terminal(format!("CreateAccount failed: {reason}"))),
+            FailedCreation::Retry => Error::retryable(format!("CreateAccount failed: {reason}; it will be retried")),
+            FailedCreation::Terminal => Error::terminal(format!("CreateAccount failed: {reason}")),
         }
     }
 
@@ -235,7 +244,7 @@ impl<O: Organizations, C: AccountManagement> AccountKind<O, C> {
     }
 }
 
-impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
+impl<O: Organizations, C: AccountManagement, D: AccountDirectory> ManagedKind for AccountKind<O, C, D> {
     type Resource = AwsAccount;
     const KIND: &'static str = "AwsAccount";
 
@@ -245,10 +254,20 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
     }
 
     async fn check_policy(&self, obj: &AwsAccount, grants: &Grants) -> Result<(), Error> {
+        let spec = &obj.spec;
+        let linked_id = obj.status.as_ref().and_then(|s| s.account_id.as_deref()).or(spec.account_id.as_deref());
+        if let Some(older) = Claim::of(obj).earlier(&self.accounts.claims(linked_id, &spec.email)) {
+            return Err(Error::forbidden(format!(
+                "the account (spec.email {}{}) is already claimed by AwsAccount {}, which is older: one account, \
+                 one object",
+                spec.email,
+                linked_id.map(|id| format!(", id {id}")).unwrap_or_default(),
+                older.key
+            )));
+        }
         if grants.policy.admin {
             return Ok(());
         }
-        let spec = &obj.spec;
         let by_id = spec.organizational_unit.starts_with("ou-") || spec.organizational_unit.starts_with("r-");
         if by_id {
             self.org.ensure_loaded().await.map_err(aws_error)?;
@@ -495,7 +514,12 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
         Ok(Progress::Done(done.join(", ")))
     }
 
-    async fn delete(&self, _obj: &AwsAccount, status: &mut AwsAccountStatus) -> Result<Progress, Error> {
+    async fn delete(
+        &self,
+        _obj: &AwsAccount,
+        status: &mut AwsAccountStatus,
+        _owned: &ownership::Owned,
+    ) -> Result<Progress, Error> {
         let account_id = status.account_id.clone().ok_or_else(|| Error::retryable("no account id yet"))?;
         let state = match status.state.as_deref() {
             // Closing is asynchronous: right after CloseAccount, ask AWS directly.
@@ -537,7 +561,7 @@ impl<O: Organizations, C: AccountManagement> ManagedKind for AccountKind<O, C> {
     }
 }
 
-impl<O: Organizations, C: AccountManagement> FollowsChanges for AccountKind<O, C> {
+impl<O: Organizations, C: AccountManagement, D: AccountDirectory> FollowsChanges for AccountKind<O, C, D> {
     fn forget(&self, touched: &Touched) {
         match touched {
             Touched::Account(id) => {

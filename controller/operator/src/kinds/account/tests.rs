@@ -4,6 +4,7 @@
 use super::*;
 use crate::aws::fake::{FakeAccountManagement, FakeOrg, aws};
 use crate::aws::organizations::CreateRequest;
+use crate::kinds::directory::fake::Accounts;
 use crate::policy::{NamespacePolicy, Policy, PolicyStore};
 use crate::reconcile::ownership::{OWNER_TAG, UID_TAG};
 use futures::future::BoxFuture;
@@ -22,7 +23,7 @@ impl StatusSink<AwsAccountStatus> for Persisted {
 struct Fixture {
     org: Arc<FakeOrg>,
     management: Arc<FakeAccountManagement>,
-    kind: AccountKind<Arc<FakeOrg>, Arc<FakeAccountManagement>>,
+    kind: AccountKind<Arc<FakeOrg>, Arc<FakeAccountManagement>, Accounts>,
 }
 
 fn fixture_with_grace(grace: Duration) -> Fixture {
@@ -31,7 +32,7 @@ fn fixture_with_grace(grace: Duration) -> Fixture {
     let cache = Arc::new(OrgCache::new(org.clone()));
     let settings =
         AccountSettings { unconfirmed_create_grace: grace, creates_in_flight: DEFAULT_CREATES_IN_FLIGHT.into() };
-    Fixture { kind: AccountKind::new(cache, management.clone(), settings), org, management }
+    Fixture { kind: AccountKind::new(cache, management.clone(), Accounts::default(), settings), org, management }
 }
 
 fn fixture() -> Fixture {
@@ -119,11 +120,19 @@ async fn creation_in_progress_waits_then_links_the_new_account() {
 }
 
 #[tokio::test]
-async fn email_already_exists_adopts_an_account_of_this_organization() {
+async fn email_already_exists_adopts_an_account_of_this_organization_after_its_checks() {
     let (f, obj, mut status) = create_failing_with("EMAIL_ALREADY_EXISTS").await;
     // The account shows up in the organization only now (moved in by someone else).
     f.org.add_account("333344445555", "PROD@example.com", "ou-root-payr0000");
-    assert!(matches!(link(f.kind.observe(&obj, &mut status).await), Linked::Adopted(_)));
+    let error = f.kind.observe(&obj, &mut status).await.unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Retryable, "not adopted in this pass");
+    assert!(error.message.contains("333344445555") && error.message.contains("platform policy"), "{}", error.message);
+    assert!(status.pending_creation.is_none() && status.account_id.is_none());
+    // The next pass checks it like any existing account, then adopts it by email.
+    let mut next = obj.clone();
+    next.status = Some(status.clone());
+    f.kind.check_policy(&next, &payroll_grants()).await.unwrap();
+    assert!(matches!(link(f.kind.observe(&next, &mut status).await), Linked::Adopted(_)));
     assert_eq!(status.account_id.as_deref(), Some("333344445555"));
     assert_eq!(f.org.count("CreateAccount"), 1);
 }
@@ -352,12 +361,32 @@ async fn an_account_that_appeared_meanwhile_is_adopted_not_duplicated() {
     // Newer than the snapshot: AWS refuses the duplicate email, and orgops adopts it.
     f.org.add_account("555566667777", "prod@example.com", "ou-root-payr0000");
     f.kind.create(&obj, &mut status, &Persisted::default()).await.unwrap();
-    match link(f.kind.observe(&obj, &mut status).await) {
-        Linked::Adopted(message) => assert!(message.contains("EMAIL_ALREADY_EXISTS"), "{message}"),
-        other => panic!("{other:?}"),
-    }
+    let error = f.kind.observe(&obj, &mut status).await.unwrap_err();
+    assert!(error.message.contains("EMAIL_ALREADY_EXISTS"), "{}", error.message);
+    assert!(matches!(link(f.kind.observe(&obj, &mut status).await), Linked::Adopted(_)), "adopted by the next pass");
     assert_eq!(status.account_id.as_deref(), Some("555566667777"));
     assert_eq!(f.org.state.lock().unwrap().accounts.len(), 1, "no second account");
+}
+
+#[tokio::test]
+async fn an_account_claimed_by_an_older_object_is_refused_even_to_an_admin() {
+    let mut f = fixture();
+    f.org.add_account("111122223333", "prod@example.com", "ou-root-payr0000");
+    let observer = Accounts::with("team-a", "observed", "111122223333");
+    f.kind.accounts = observer;
+    let obj = account(serde_json::json!({"accountId": "111122223333"}));
+    let admin = NamespacePolicy { admin: true, ..NamespacePolicy::default() };
+    let admin = PolicyStore::fixed(Policy { namespaces: [("payroll".to_string(), admin)].into(), ..Policy::default() });
+    for grants in [payroll_grants(), admin.grants("payroll")] {
+        let error = f.kind.check_policy(&obj, &grants).await.unwrap_err();
+        assert_eq!(error.reason.as_str(), "Forbidden");
+        assert!(
+            error.message.contains("already claimed by AwsAccount team-a/observed, which is older"),
+            "{}",
+            error.message
+        );
+    }
+    assert_eq!(f.org.calls(), Vec::<String>::new(), "decided from the cluster alone");
 }
 
 #[tokio::test]
@@ -475,7 +504,11 @@ async fn close_account_quota_is_a_clear_retryable_error() {
         state: Some("ACTIVE".into()),
         ..Default::default()
     };
-    let error = f.kind.delete(&account(serde_json::json!({})), &mut status).await.unwrap_err();
+    let error = f
+        .kind
+        .delete(&account(serde_json::json!({})), &mut status, &crate::reconcile::ownership::Owned::for_tests())
+        .await
+        .unwrap_err();
     assert_eq!(error.class, crate::reconcile::error::ErrorClass::Retryable);
     assert!(error.message.contains("quota"), "{}", error.message);
 }
@@ -490,11 +523,20 @@ async fn delete_closes_then_reports_pending_closure_until_suspended() {
         state: Some("ACTIVE".into()),
         ..Default::default()
     };
-    assert!(matches!(f.kind.delete(&obj, &mut status).await, Ok(Progress::InProgress(_))));
+    assert!(matches!(
+        f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await,
+        Ok(Progress::InProgress(_))
+    ));
     assert_eq!(status.state.as_deref(), Some("PENDING_CLOSURE"));
-    assert!(matches!(f.kind.delete(&obj, &mut status).await, Ok(Progress::InProgress(_))));
+    assert!(matches!(
+        f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await,
+        Ok(Progress::InProgress(_))
+    ));
     f.org.state.lock().unwrap().accounts[0].0.state = "SUSPENDED".into();
-    assert!(matches!(f.kind.delete(&obj, &mut status).await, Ok(Progress::Done(_))));
+    assert!(matches!(
+        f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await,
+        Ok(Progress::Done(_))
+    ));
     assert_eq!(f.org.count("CloseAccount"), 1);
 }
 

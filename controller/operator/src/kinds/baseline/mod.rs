@@ -573,7 +573,12 @@ impl<S: StackSets, O: Organizations, A: AccountDirectory, C: ConfigMaps, R: Acco
         status.last_operation.as_ref().filter(|o| o.status == RUNNING).map(|_| Duration::from_secs(15))
     }
 
-    async fn delete(&self, obj: &SecurityBaseline, status: &mut SecurityBaselineStatus) -> Result<Progress, Error> {
+    async fn delete(
+        &self,
+        obj: &SecurityBaseline,
+        status: &mut SecurityBaselineStatus,
+        _owned: &ownership::Owned,
+    ) -> Result<Progress, Error> {
         let name = stack_set_name(obj);
         let instances = self.stack_sets.instances(&name).await.map_err(stack_set_error)?;
         if !instances.is_empty() {

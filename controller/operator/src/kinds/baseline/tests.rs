@@ -283,8 +283,14 @@ mod kind {
         let f = fixture();
         let obj = baseline(serde_json::json!({}));
         let mut status = created(&f, &obj).await;
-        assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::InProgress(_)));
-        assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::Done(_)));
+        assert!(matches!(
+            f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap(),
+            Progress::InProgress(_)
+        ));
+        assert!(matches!(
+            f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap(),
+            Progress::Done(_)
+        ));
         let s = f.stack_sets.state.lock().unwrap();
         assert!(s.sets.is_empty());
         assert_eq!(s.deleted_stacks.len(), 4, "deleted through their OU");
@@ -419,8 +425,14 @@ mod kind {
         let f = fixture();
         let obj = baseline(serde_json::json!({"retainStacks": true}));
         let mut status = created(&f, &obj).await;
-        assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::InProgress(_)));
-        assert!(matches!(f.kind.delete(&obj, &mut status).await.unwrap(), Progress::Done(_)));
+        assert!(matches!(
+            f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap(),
+            Progress::InProgress(_)
+        ));
+        assert!(matches!(
+            f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap(),
+            Progress::Done(_)
+        ));
         let s = f.stack_sets.state.lock().unwrap();
         assert_eq!((s.retained_stacks.len(), s.deleted_stacks.len()), (4, 0));
         assert!(s.sets.is_empty());

@@ -812,6 +812,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
         &self,
         obj: &PermissionSetRequest,
         status: &mut PermissionSetRequestStatus,
+        _owned: &ownership::Owned,
     ) -> Result<Progress, Error> {
         let arn = status.permission_set_arn.clone().ok_or_else(|| Error::retryable("no permission set ARN yet"))?;
         let resolution = Resolution { wanted: Vec::new(), keep: BTreeSet::new(), waiting: Vec::new() };

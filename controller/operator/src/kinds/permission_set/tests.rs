@@ -357,12 +357,12 @@ async fn deletion_removes_every_assignment_before_the_permission_set() {
     let (mut status, _) = create(&f, &obj).await;
     let arn = status.permission_set_arn.clone().unwrap();
     f.sso.script(vec![OperationState::InProgress, OperationState::Succeeded]);
-    let progress = f.kind.delete(&obj, &mut status).await.unwrap();
+    let progress = f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap();
     assert!(matches!(progress, Progress::InProgress(_)), "waits for the deletion: {progress:?}");
     assert_eq!(f.sso.count("DeletePermissionSet"), 0);
     f.kind.begin_sweep().await.unwrap();
     assert!(f.kind.observe(&obj, &mut status).await.is_ok(), "the deletion finished");
-    let progress = f.kind.delete(&obj, &mut status).await.unwrap();
+    let progress = f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap();
     assert!(matches!(progress, Progress::Done(_)), "{progress:?}");
     assert!(!f.sso.state.lock().unwrap().sets.contains_key(&arn));
 }

@@ -94,8 +94,9 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> SubdomainKind<R, A
             let resource = format!("hosted zone {} ({domain}) in account {account}", zone.id);
             ownership::check_not_owned_by_another(obj, &resource, &tags)?;
             if ownership::carries_uid(obj, &tags) {
-                let message = format!("adopted {resource}: it carries this object's ownership tags");
-                return Ok(Some((zone.clone(), Linked::Adopted(message))));
+                // Created or adopted by this very object before its status recorded it.
+                let message = format!("found {resource}: it carries this object's ownership tags");
+                return Ok(Some((zone.clone(), Linked::Created(message))));
             }
         }
         if let Some(zone) = zones.iter().find(|z| ownership::names_for_adoption(obj, &z.id)) {
@@ -195,9 +196,7 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> ManagedKind for Su
         if let Some(id) = &spec.account.account_id {
             grants.check_account("spec.account.accountId", id, self.accounts.owned_by(&namespace, id))?;
         }
-        let me =
-            Claim { key: ownership::owner_of(obj), created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0) };
-        if let Some(other) = rules::earlier_claim(&me, &self.delegations.claims(&spec.domain)) {
+        if let Some(other) = Claim::of(obj).earlier(&self.delegations.claims(&spec.domain)) {
             return Err(Error::forbidden(format!(
                 "spec.domain {} is already claimed by SubdomainDelegation {}, which is older",
                 spec.domain, other.key
@@ -356,6 +355,7 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> ManagedKind for Su
         &self,
         obj: &SubdomainDelegation,
         status: &mut SubdomainDelegationStatus,
+        _owned: &ownership::Owned,
     ) -> Result<Progress, Error> {
         let (account, zone_id) = match (&status.account_id, &status.zone_id) {
             (Some(account), Some(zone)) => (account.clone(), zone.clone()),

@@ -3,8 +3,6 @@
 //! from being deleted, and which of two objects claiming one domain wins.
 
 use crate::aws::route53::RecordSet;
-use crate::kinds::directory::Claim;
-use k8s_openapi::jiff::Timestamp;
 
 /// FNV-1a, 64 bits: a hash that is the same in every process and version.
 fn fnv1a(text: &str) -> u64 {
@@ -77,13 +75,6 @@ pub fn records_keeping_zone(records: &[RecordSet], domain: &str) -> Vec<String> 
         .collect()
 }
 
-/// The object that holds the domain before `me`, if any: the oldest claim wins, and
-/// between claims made in the same second, the first by `namespace/name`.
-pub fn earlier_claim<'a>(me: &Claim, others: &'a [Claim]) -> Option<&'a Claim> {
-    let order = |c: &Claim| (c.created.unwrap_or(Timestamp::MAX), c.key.clone());
-    others.iter().filter(|c| c.key != me.key && order(c) < order(me)).min_by_key(|c| order(c))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,16 +137,5 @@ mod tests {
             records_keeping_zone(&records, "payroll.example.com"),
             ["staging.payroll.example.com NS", "www.payroll.example.com TXT"]
         );
-    }
-
-    #[test]
-    fn the_older_claim_wins() {
-        let at = |s: i64| Some(Timestamp::from_second(s).unwrap());
-        let me = Claim { key: "b/new".into(), created: at(200) };
-        let others = [Claim { key: "a/old".into(), created: at(100) }, me.clone()];
-        assert_eq!(earlier_claim(&me, &others).map(|c| c.key.as_str()), Some("a/old"));
-        assert_eq!(earlier_claim(&others[0], &others), None);
-        let twin = Claim { key: "a/twin".into(), created: at(200) };
-        assert_eq!(earlier_claim(&me, std::slice::from_ref(&twin)).map(|c| c.key.as_str()), Some("a/twin"));
     }
 }

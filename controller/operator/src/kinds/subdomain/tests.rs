@@ -251,14 +251,22 @@ async fn delete_removes_the_parent_record_first_and_keeps_a_zone_with_records() 
         values: vec!["x".into()],
     };
     f.route53.state.lock().unwrap().zones.get_mut(&(TEAM.to_string(), zone.clone())).unwrap().records.push(www);
-    let Progress::Done(message) = f.kind.delete(&obj, &mut status).await.unwrap() else { panic!("done") };
+    let Progress::Done(message) =
+        f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap()
+    else {
+        panic!("done")
+    };
     assert!(f.route53.record(CENTRAL, &f.parent_zone, "payroll.example.com").is_none());
     assert!(message.contains("kept hosted zone") && message.contains("www.payroll.example.com TXT"), "{message}");
     assert_eq!(f.route53.zones_in(TEAM).len(), 1);
 
     let f = fixture();
     let (mut status, _) = created(&f, &obj).await;
-    let Progress::Done(message) = f.kind.delete(&obj, &mut status).await.unwrap() else { panic!("done") };
+    let Progress::Done(message) =
+        f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap()
+    else {
+        panic!("done")
+    };
     assert!(message.contains("deleted hosted zone"), "{message}");
     assert!(f.route53.zones_in(TEAM).is_empty());
 }
