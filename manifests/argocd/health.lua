@@ -37,6 +37,10 @@ local observeOnly = obj.spec ~= nil and obj.spec.managementPolicy == "ObserveOnl
 if synced ~= nil and synced.status == "False" then
   if synced.reason == "DriftDetected" and observeOnly then
     health.status = "Suspended"
+  elseif synced.reason == "Retrying" then
+    -- Throttling, 5xx, a limit: orgops retries with backoff, and after ten minutes the
+    -- reason becomes RetryingTooLong, which is Degraded.
+    health.status = "Progressing"
   else
     health.status = "Degraded"
   end
@@ -50,7 +54,7 @@ if ready == nil then
 elseif ready.status == "True" then
   health.status = "Healthy"
   health.message = describe(ready)
-elseif ready.reason == "Creating" or ready.reason == "Deleting" then
+elseif ready.reason == "Creating" or ready.reason == "Updating" or ready.reason == "Deleting" then
   health.status = "Progressing"
   health.message = describe(ready)
 else

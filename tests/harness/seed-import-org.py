@@ -79,6 +79,14 @@ def main() -> None:
             EmailAddress=f"security+{name}@example.com",
             PhoneNumber="+1 555 0100",
         )
+    # The management account's own contact: AWS answers for it without an AccountId.
+    contacts.put_alternate_contact(
+        AlternateContactType="BILLING",
+        Name="Finance",
+        Title="Billing lead",
+        EmailAddress=f"billing.{management}@example.com",
+        PhoneNumber="+1 555 0199",
+    )
 
     sso = admin.client("sso-admin")
     instance = sso.list_instances()["Instances"][0]

@@ -36,7 +36,7 @@ mod tests {
 
     fn example<T: DeserializeOwned>(file: &str) -> T {
         let path = format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"));
-        serde_yaml::from_str(&std::fs::read_to_string(&path).expect("example file")).expect("example matches the type")
+        yaml_serde::from_str(&std::fs::read_to_string(&path).expect("example file")).expect("example matches the type")
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub const DNS_NAME_PATTERN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.domain.endsWith('.' + self.parentDomain)").message("domain must end with '.' followed by parentDomain").field_path(".domain"))]
+#[x_kube(validation = Rule::new("!has(self.parentAccount) || !has(self.parentAccount.accountRef)").message("parentAccount takes an accountId only: the parent zone's account is the one the platform policy names").field_path(".parentAccount"))]
 pub struct SubdomainDelegationSpec {
     /// The delegated domain, `<name>.<parentDomain>`, lower case, no trailing dot. Immutable.
     #[schemars(length(min = 3, max = 253), regex(pattern = DNS_NAME_PATTERN))]
@@ -38,11 +39,14 @@ pub struct SubdomainDelegationSpec {
     #[schemars(length(min = 1, max = 253), regex(pattern = DNS_NAME_PATTERN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("parentDomain is immutable"))]
     pub parent_domain: String,
-    /// The parent's hosted zone id, when the parent domain has more than one zone.
+    /// The parent's hosted zone id, as a check: the zone is always the one the platform
+    /// policy names for the parent domain, and a different id here is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 32), regex(pattern = r"^(/hostedzone/)?Z[A-Z0-9]{1,31}$"))]
     pub parent_zone_id: Option<String>,
-    /// The account holding the parent zone; the controller's own account when absent.
+    /// The account holding the parent zone, as a check (`accountId` only): the account is
+    /// always the one the platform policy names for the parent domain, and a different id
+    /// here is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_account: Option<AccountTarget>,
     /// The account where the child zone lives.

@@ -311,7 +311,7 @@ fn read(path: &PathBuf) -> anyhow::Result<(Option<SystemTime>, Policy)> {
     let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
     let text = std::fs::read_to_string(path).with_context(|| format!("reading platform policy {}", path.display()))?;
     let policy: Policy =
-        serde_yaml::from_str(&text).with_context(|| format!("parsing platform policy {}", path.display()))?;
+        yaml_serde::from_str(&text).with_context(|| format!("parsing platform policy {}", path.display()))?;
     check(&policy).with_context(|| format!("checking platform policy {}", path.display()))?;
     Ok((modified, policy))
 }
@@ -339,7 +339,7 @@ mod tests {
     use crate::reconcile::error::TerminalReason;
 
     fn policy(yaml: &str) -> Policy {
-        serde_yaml::from_str(yaml).unwrap()
+        yaml_serde::from_str(yaml).unwrap()
     }
 
     const POLICY: &str = "
@@ -456,7 +456,7 @@ namespaces:
 
     #[test]
     fn unknown_fields_are_rejected() {
-        assert!(serde_yaml::from_str::<Policy>("namespaces: {a: {admn: true}}").is_err());
+        assert!(yaml_serde::from_str::<Policy>("namespaces: {a: {admn: true}}").is_err());
     }
 
     #[test]

@@ -440,11 +440,11 @@ impl ReadArgs {
 /// other automation, sharing an account share its quota and should lower theirs.
 #[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct RateLimits {
-    /// Organizations reads (List*, Describe*), per operation. Organizations publishes no
-    /// per-operation rate; this stays well under the throttling seen in practice.
+    /// Organizations reads (List*, Describe*), every read operation together: AWS
+    /// throttles Organizations per account, not per operation.
     #[arg(long, env = "ORGOPS_ORGANIZATIONS_READ_RATE", default_value_t = 8.0)]
     pub organizations_read_rate: f64,
-    /// Organizations writes (MoveAccount, TagResource, UntagResource), per operation.
+    /// Organizations writes (MoveAccount, TagResource, UntagResource), together.
     #[arg(long, env = "ORGOPS_ORGANIZATIONS_WRITE_RATE", default_value_t = 2.0)]
     pub organizations_write_rate: f64,
     /// CreateAccount calls, with bursts of 5: AWS allows 5 account creations in progress
@@ -503,27 +503,30 @@ fn aws_rate_limits(limits: &RateLimits) -> anyhow::Result<HashMap<&'static str, 
         anyhow::ensure!(value.is_finite() && value > 0.0, "--{flag} must be a positive number of calls a second");
         Ok(move || RateLimiter::per_second(value, burst))
     };
-    let read = rate("organizations-read-rate", limits.organizations_read_rate, 10)?;
-    let write = rate("organizations-write-rate", limits.organizations_write_rate, 5)?;
-    let account_read = rate("account-read-rate", limits.account_read_rate, 10)?;
-    let account_write = rate("account-write-rate", limits.account_write_rate, 1)?;
+    // AWS throttles Organizations and Account Management per account, not per operation:
+    // one bucket is shared by every read, and one by every write, of each service (the
+    // limiters are clones of one bucket).
+    let read = rate("organizations-read-rate", limits.organizations_read_rate, 10)?();
+    let write = rate("organizations-write-rate", limits.organizations_write_rate, 5)?();
+    let account_read = rate("account-read-rate", limits.account_read_rate, 10)?();
+    let account_write = rate("account-write-rate", limits.account_write_rate, 1)?();
     Ok(HashMap::from([
-        ("organizations:ListRoots", read()),
-        ("organizations:ListOrganizationalUnitsForParent", read()),
-        ("organizations:ListAccountsForParent", read()),
-        ("organizations:ListTagsForResource", read()),
-        ("organizations:DescribeAccount", read()),
-        ("organizations:ListParents", read()),
-        ("organizations:DescribeCreateAccountStatus", read()),
-        ("organizations:ListCreateAccountStatus", read()),
+        ("organizations:ListRoots", read.clone()),
+        ("organizations:ListOrganizationalUnitsForParent", read.clone()),
+        ("organizations:ListAccountsForParent", read.clone()),
+        ("organizations:ListTagsForResource", read.clone()),
+        ("organizations:DescribeAccount", read.clone()),
+        ("organizations:ListParents", read.clone()),
+        ("organizations:DescribeCreateAccountStatus", read.clone()),
+        ("organizations:ListCreateAccountStatus", read.clone()),
         ("organizations:CreateAccount", rate("create-account-rate", limits.create_account_rate, 5)?()),
-        ("organizations:MoveAccount", write()),
-        ("organizations:TagResource", write()),
-        ("organizations:UntagResource", write()),
+        ("organizations:MoveAccount", write.clone()),
+        ("organizations:TagResource", write.clone()),
+        ("organizations:UntagResource", write.clone()),
         ("organizations:CloseAccount", rate("close-account-rate", limits.close_account_rate, 1)?()),
-        ("account:GetAlternateContact", account_read()),
-        ("account:PutAlternateContact", account_write()),
-        ("account:PutAccountName", account_write()),
+        ("account:GetAlternateContact", account_read.clone()),
+        ("account:PutAlternateContact", account_write.clone()),
+        ("account:PutAccountName", account_write.clone()),
         ("sso", rate("sso-rate", limits.sso_rate, 20)?()),
         ("identitystore", rate("identitystore-rate", limits.identitystore_rate, 10)?()),
         // One budget for every account, to be safe.
@@ -574,5 +577,18 @@ mod tests {
         assert_eq!(parse_duration("42"), Ok(Duration::from_secs(42)));
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn organizations_reads_share_one_budget_across_operations() {
+        let limits = RateLimits { organizations_read_rate: 1.0, ..RateLimits::default() };
+        let limiters = aws_rate_limits(&limits).unwrap();
+        let started = tokio::time::Instant::now();
+        for _ in 0..10 {
+            limiters["organizations:ListTagsForResource"].acquire().await;
+        }
+        assert_eq!(started.elapsed(), Duration::ZERO, "a burst of 10");
+        limiters["organizations:ListAccountsForParent"].acquire().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(1), "another read operation waits in the same bucket");
     }
 }

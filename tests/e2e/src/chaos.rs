@@ -236,7 +236,7 @@ pub async fn bad_input(namespace: &str) -> Value {
         }
         // The offending document is the file's last.
         let documents: Vec<Value> =
-            serde_yaml::Deserializer::from_str(&text).filter_map(|d| Value::deserialize(d).ok()).collect();
+            yaml_serde::Deserializer::from_str(&text).filter_map(|d| Value::deserialize(d).ok()).collect();
         let Some(mut document) = documents.into_iter().rev().find(|d| d.get("kind").is_some()) else { continue };
         let kind = document["kind"].as_str().unwrap_or("AwsAccount").to_string();
         if !crate::estate::KINDS.contains(&kind.as_str()) {

@@ -72,6 +72,8 @@ pub enum Verdict {
 pub struct Injected {
     pub throttled: u64,
     pub quota_throttled: u64,
+    /// CreateAccount calls refused because 5 creations were in progress.
+    pub creations_over_quota: u64,
     pub server_errors: u64,
     pub resets: u64,
     pub in_progress: u64,
@@ -149,11 +151,13 @@ impl Injector {
         self.faults.latency
     }
 
-    fn within_quota(&self, call: &Call) -> bool {
+    /// Whether AWS's quotas let the call through; `injected` counts what they refuse.
+    fn within_quota(&self, call: &Call, injected: &mut Injected) -> bool {
         if call.operation == "CreateAccount" {
             let mut creating = self.creating.lock().unwrap();
             creating.retain(|_, since| since.elapsed() < Duration::from_secs(60));
             if creating.len() >= 5 {
+                injected.creations_over_quota += 1;
                 return false;
             }
         }
@@ -168,7 +172,7 @@ impl Injector {
     /// The fate of a call before it is forwarded.
     pub fn verdict(&self, call: &Call) -> Verdict {
         let mut injected = self.injected.lock().unwrap();
-        if self.faults.quota && !self.within_quota(call) {
+        if self.faults.quota && !self.within_quota(call, &mut injected) {
             injected.quota_throttled += 1;
             return Verdict::Throttle;
         }

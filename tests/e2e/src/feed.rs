@@ -22,7 +22,7 @@ pub struct ChangeFeed {
 /// The event pattern of the template's rule.
 fn template_pattern() -> Value {
     let text = std::fs::read_to_string(repo_root().join("manifests/aws/change-feed.yaml")).unwrap();
-    let template: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let template: yaml_serde::Value = yaml_serde::from_str(&text).unwrap();
     serde_json::to_value(&template["Resources"]["ApiCallRule"]["Properties"]["EventPattern"]).unwrap()
 }
 

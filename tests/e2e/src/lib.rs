@@ -84,7 +84,7 @@ pub fn dynamic_api(client: &Client, namespace: &str, kind: &str) -> Api<DynamicO
 pub fn read_yaml(relative: &str) -> Value {
     let path = repo_root().join(relative);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+    yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 /// RFC 7386 JSON merge patch: `null` removes a key, objects merge, anything else replaces.

@@ -21,7 +21,7 @@ fn helm() -> String {
 
 /// The chart rendered with tests/chart/values-full.yaml, the team granted an OU and the
 /// admission policy bound to the team's namespace only (other tests share the server).
-fn render() -> Vec<serde_yaml::Value> {
+fn render() -> Vec<yaml_serde::Value> {
     let out = Command::new(helm())
         .current_dir(repo_root())
         .args(["template", RELEASE, "charts/orgops", "--namespace", RELEASE, "--include-crds"])
@@ -35,13 +35,13 @@ fn render() -> Vec<serde_yaml::Value> {
         .unwrap();
     assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|document| serde_yaml::Value::deserialize(document).unwrap())
+    yaml_serde::Deserializer::from_str(&text)
+        .map(|document| yaml_serde::Value::deserialize(document).unwrap())
         .filter(|document| !document.is_null())
         .collect()
 }
 
-fn kind(document: &serde_yaml::Value) -> &str {
+fn kind(document: &yaml_serde::Value) -> &str {
     document["kind"].as_str().unwrap_or_default()
 }
 
@@ -62,8 +62,8 @@ fn service_account_kubeconfig() -> std::path::PathBuf {
         .unwrap();
     assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
     let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
-    let current: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(std::env::var("KUBECONFIG").unwrap()).unwrap()).unwrap();
+    let current: yaml_serde::Value =
+        yaml_serde::from_str(&std::fs::read_to_string(std::env::var("KUBECONFIG").unwrap()).unwrap()).unwrap();
     let cluster = current["clusters"][0]["cluster"].clone();
     let config = json!({
         "apiVersion": "v1", "kind": "Config",
@@ -74,7 +74,7 @@ fn service_account_kubeconfig() -> std::path::PathBuf {
     });
     let path = repo_root().join("target/e2e/chart-service-account.kubeconfig");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    std::fs::write(&path, yaml_serde::to_string(&config).unwrap()).unwrap();
     path
 }
 
@@ -91,7 +91,7 @@ async fn the_chart_installs_and_its_service_account_runs_orgops_with_least_privi
         documents.into_iter().partition(|d| kind(d) == "ServiceMonitor" || kind(d) == "PrometheusRule");
     assert_eq!(monitoring.len(), 2);
     let file = repo_root().join("target/e2e/chart-rendered.yaml");
-    let text: Vec<String> = applied.iter().map(|d| serde_yaml::to_string(d).unwrap()).collect();
+    let text: Vec<String> = applied.iter().map(|d| yaml_serde::to_string(d).unwrap()).collect();
     std::fs::write(&file, text.join("---\n")).unwrap();
     let out = Command::new("kubectl")
         .args(["apply", "--server-side", "--force-conflicts", "-f", file.to_str().unwrap()])

@@ -129,3 +129,45 @@ async fn a_marker_whose_request_never_reached_aws_waits_out_the_grace_then_creat
     assert_eq!(ids, [status_str(&ready, "accountId")]);
     assert_eq!(operator.aws_calls().get("CreateAccount"), Some(&1.0));
 }
+
+/// A crash loop must not buy a fresh CreateAccount burst: 20 accounts applied at once
+/// behind a proxy that enforces AWS's 5 creations in progress (each held IN_PROGRESS for
+/// a few polls), with the operator SIGKILLed and restarted every second or two. Each new
+/// process counts the creations its predecessors left in flight from their persisted
+/// markers before it sends any, so AWS never refuses a CreateAccount for that quota.
+#[tokio::test]
+async fn restarts_never_take_more_creations_in_progress_than_aws_allows() {
+    const BATCH: usize = 20;
+    let seed = env_number("ORGOPS_CHAOS_SEED").unwrap_or(7);
+    // A namespace (and so emails) of its own per run, so that reruns create anew.
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let ns = &format!("acct-quota-{:04x}", nanos & 0xffff);
+    let api = setup(ns).await;
+    let faults = orgops_e2e::faults::Faults { quota: true, in_progress_polls: 3, seed, ..Default::default() };
+    let proxy = orgops_e2e::proxy::with_faults(faults).await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.aws_endpoint = Some(proxy.url.clone());
+    // Few workers: after a restart, objects never reconciled may come before those whose
+    // markers a predecessor left, as in a large backlog.
+    options.extra_args = ["--poll-interval", "1s", "--concurrency", "3"].map(String::from).to_vec();
+    let mut operator = Operator::start(options).await;
+    let names: Vec<String> = (0..BATCH).map(|i| format!("quota-{i:02}")).collect();
+    for name in &names {
+        apply(&api, &account(ns, name, json!({}))).await.unwrap();
+    }
+    let mut random = Random(seed);
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(700 + random.below(1300))).await;
+        operator.kill9();
+        operator.restart("3s").await;
+    }
+    eventually(180, &format!("{BATCH} accounts Ready (seed {seed})"), || async {
+        (ready_count(&api).await == BATCH).then_some(())
+    })
+    .await;
+    let injected = proxy.injected();
+    assert_eq!(injected.creations_over_quota, 0, "a CreateAccount refused for the in-progress quota: {injected:?}");
+    assert!(injected.in_progress > 0, "creations were held in progress: {injected:?}");
+    let creates = proxy.calls.lock().unwrap().get("organizations:CreateAccount").copied();
+    assert_eq!(creates, Some(BATCH as u32), "one CreateAccount per account");
+}

@@ -38,7 +38,7 @@ fn documents(dir: &Path) -> Vec<(PathBuf, Value)> {
             found.extend(documents(&path));
         } else {
             let text = std::fs::read_to_string(&path).unwrap();
-            found.push((path, serde_yaml::from_str(&text).unwrap()));
+            found.push((path, yaml_serde::from_str(&text).unwrap()));
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -88,8 +88,22 @@ async fn an_imported_organization_plans_nothing_and_is_adopted_with_no_write() {
     assert!(report.contains("old.example.org") && report.contains("no hosted zone"), "{report}");
     assert_eq!(writes(&import_calls), BTreeMap::new(), "the import only reads");
 
-    let objects: Vec<(PathBuf, Value)> =
-        documents(&out).into_iter().filter(|(_, d)| d.get("apiVersion").is_some()).collect();
+    let written = documents(&out);
+    // Every file reads the same to a YAML 1.1 reader (PyYAML, as yamllint and many CI
+    // tools) as to serde: no string turned into a date, a number, a boolean or null.
+    let python = std::env::var("ORGOPS_MOTO_PYTHON").expect("ORGOPS_MOTO_PYTHON from the harness");
+    let script = "import json, sys, yaml\nprint(json.dumps([yaml.safe_load(open(p)) for p in sys.argv[1:]]))";
+    let read = std::process::Command::new(python)
+        .args(["-c", script])
+        .args(written.iter().map(|(path, _)| path))
+        .output()
+        .unwrap();
+    assert!(read.status.success(), "a YAML 1.1 reader: {}", String::from_utf8_lossy(&read.stderr));
+    let as_yaml_1_1: Vec<Value> = serde_json::from_slice(&read.stdout).unwrap();
+    for ((path, by_serde), by_pyyaml) in written.iter().zip(&as_yaml_1_1) {
+        assert_eq!(by_serde, by_pyyaml, "{} reads differently in YAML 1.1", path.display());
+    }
+    let objects: Vec<(PathBuf, Value)> = written.into_iter().filter(|(_, d)| d.get("apiVersion").is_some()).collect();
     let teams: Vec<String> =
         seeded["teams"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_lowercase()).collect();
     let object = |kind: &str, name: &str| {
@@ -111,6 +125,8 @@ async fn an_imported_organization_plans_nothing_and_is_adopted_with_no_write() {
     assert_eq!(gamma["spec"]["assignments"][0]["user"], "jdoe", "principals by name");
     let (_, auditor) = object("PermissionSetRequest", "auditor");
     assert_eq!(auditor["metadata"]["namespace"], admin.as_str(), "assigned across teams");
+    let (_, management_account) = object("AwsAccount", "master");
+    assert_eq!(management_account["spec"]["alternateContacts"]["billing"]["name"], "Finance", "{management_account}");
     let (_, delegation) = object("SubdomainDelegation", "api-gamma-example-org");
     assert_eq!(delegation["spec"]["account"]["accountRef"], "gamma-2");
     assert_eq!(delegation["spec"]["ttl"], 3600);
@@ -130,7 +146,9 @@ async fn an_imported_organization_plans_nothing_and_is_adopted_with_no_write() {
     .await
     .unwrap();
     assert!(plan.status.success(), "{}", String::from_utf8_lossy(&plan.stderr));
-    let planned: Vec<Value> = serde_json::from_slice(&plan.stdout).unwrap();
+    let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(report["complete"], true, "{report}");
+    let planned = report["objects"].as_array().unwrap();
     assert_eq!(planned.len(), 30);
     let to_do: Vec<&Value> = planned.iter().filter(|p| p["action"] != "none").collect();
     assert!(to_do.is_empty(), "the plan of an import has nothing to do: {to_do:#?}");

@@ -15,7 +15,7 @@ fn write_folder(dir: &std::path::Path, objects: &[Value]) {
     for object in objects {
         let name =
             format!("{}-{}.yaml", object["kind"].as_str().unwrap(), object["metadata"]["name"].as_str().unwrap());
-        std::fs::write(dir.join(name), serde_yaml::to_string(object).unwrap()).unwrap();
+        std::fs::write(dir.join(name), yaml_serde::to_string(object).unwrap()).unwrap();
     }
 }
 
@@ -57,8 +57,8 @@ async fn the_plan_shows_creations_changes_deletions_and_drift_and_only_reads() {
 
     let (proxy, calls) = orgops_e2e::proxy::counting().await;
     // The proxy runs on this test's runtime: the plan is awaited, not waited for.
-    let plan = async |format: &str| {
-        let out = tokio::process::Command::new(binary())
+    let run_plan = async |format: &str| {
+        tokio::process::Command::new(binary())
             .arg("plan")
             .arg(dir.join("head"))
             .arg("--base")
@@ -69,14 +69,19 @@ async fn the_plan_shows_creations_changes_deletions_and_drift_and_only_reads() {
             .env("AWS_ENDPOINT_URL", &proxy)
             .output()
             .await
-            .unwrap();
+            .unwrap()
+    };
+    let plan = async |format: &str| {
+        let out = run_plan(format).await;
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
     let json_text = plan("json").await;
     let markdown = plan("markdown").await;
     eprintln!("{markdown}");
-    let planned: Vec<Value> = serde_json::from_str(&json_text).unwrap();
+    let report: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(report["complete"], true, "{json_text}");
+    let planned = report["objects"].as_array().unwrap();
     let of = |kind: &str, name: &str| {
         planned
             .iter()
@@ -101,4 +106,22 @@ async fn the_plan_shows_creations_changes_deletions_and_drift_and_only_reads() {
     let writes: Vec<&String> =
         counted.keys().filter(|op| !["Describe", "List", "Get"].iter().any(|p| op.starts_with(p))).collect();
     assert!(writes.is_empty(), "the plan made only reads: {counted:?}");
+
+    // A pull request that adds an account in a file that is not YAML, and another in a
+    // file plan does not read: the plan says it is incomplete, names both, and fails.
+    let head = dir.join("head").join(ns);
+    std::fs::write(head.join("broken.yaml"), "apiVersion: orgops.dev/v1alpha1\nkind: AwsAccount\nmetadata: [\n")
+        .unwrap();
+    std::fs::write(head.join("third.json"), r#"{"apiVersion": "orgops.dev/v1alpha1", "kind": "AwsAccount"}"#).unwrap();
+    let out = run_plan("markdown").await;
+    let markdown = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an incomplete plan fails: {markdown}");
+    assert!(markdown.lines().nth(2).is_some_and(|l| l.starts_with("**Incomplete plan**: 2 inputs")), "{markdown}");
+    for file in ["broken.yaml:", "third.json:1"] {
+        assert!(markdown.contains(file) && stderr.contains(file), "{file}: {markdown}\n{stderr}");
+    }
+    let report: Value = serde_json::from_slice(&run_plan("json").await.stdout).unwrap();
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["unread"].as_array().map(Vec::len), Some(2), "{report}");
 }

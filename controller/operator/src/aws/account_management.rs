@@ -45,16 +45,18 @@ pub struct ContactDetails {
 
 /// The Account Management calls orgops makes, on member accounts of the organization.
 pub trait AccountManagement: Send + Sync + 'static {
-    /// GetAlternateContact; `None` when the account has no contact of that type.
+    /// GetAlternateContact of a member account, or of the calling (management) account
+    /// when `account_id` is `None` (AWS refuses the caller's own id); `None` when the
+    /// account has no contact of that type.
     fn get_contact(
         &self,
-        account_id: &str,
+        account_id: Option<&str>,
         kind: ContactType,
     ) -> impl Future<Output = Result<Option<ContactDetails>, AwsError>> + Send;
-    /// PutAlternateContact.
+    /// PutAlternateContact, of a member account or (`None`) of the calling account.
     fn put_contact(
         &self,
-        account_id: &str,
+        account_id: Option<&str>,
         kind: ContactType,
         details: &ContactDetails,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
@@ -84,13 +86,17 @@ impl SdkAccountManagement {
 }
 
 impl AccountManagement for SdkAccountManagement {
-    async fn get_contact(&self, account_id: &str, kind: ContactType) -> Result<Option<ContactDetails>, AwsError> {
+    async fn get_contact(
+        &self,
+        account_id: Option<&str>,
+        kind: ContactType,
+    ) -> Result<Option<ContactDetails>, AwsError> {
         self.gate
             .call("account", "GetAlternateContact", async {
                 match self
                     .client
                     .get_alternate_contact()
-                    .account_id(account_id)
+                    .set_account_id(account_id.map(str::to_string))
                     .alternate_contact_type(kind.sdk())
                     .send()
                     .await
@@ -110,11 +116,16 @@ impl AccountManagement for SdkAccountManagement {
             .await
     }
 
-    async fn put_contact(&self, account_id: &str, kind: ContactType, details: &ContactDetails) -> Result<(), AwsError> {
+    async fn put_contact(
+        &self,
+        account_id: Option<&str>,
+        kind: ContactType,
+        details: &ContactDetails,
+    ) -> Result<(), AwsError> {
         let request = self
             .client
             .put_alternate_contact()
-            .account_id(account_id)
+            .set_account_id(account_id.map(str::to_string))
             .alternate_contact_type(kind.sdk())
             .name(&details.name)
             .title(&details.title)

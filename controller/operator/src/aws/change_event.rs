@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn the_shipped_template_routes_every_source_the_feed_reads() {
         let text = include_str!("../../../../manifests/aws/change-feed.yaml");
-        let template: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+        let template: yaml_serde::Value = yaml_serde::from_str(text).unwrap();
         let pattern = &template["Resources"]["ApiCallRule"]["Properties"]["EventPattern"];
         let pattern: Value = serde_json::to_value(pattern).unwrap();
         assert_eq!(pattern, api_call_pattern(&FEED_SOURCES));

@@ -245,12 +245,22 @@ pub struct FakeAccountManagement {
 }
 
 impl AccountManagement for Arc<FakeAccountManagement> {
-    async fn get_contact(&self, account_id: &str, kind: ContactType) -> Result<Option<ContactDetails>, AwsError> {
-        Ok(self.contacts.lock().unwrap().get(&(account_id.to_string(), kind)).cloned())
+    /// The caller's own contacts are kept under the id `self`.
+    async fn get_contact(
+        &self,
+        account_id: Option<&str>,
+        kind: ContactType,
+    ) -> Result<Option<ContactDetails>, AwsError> {
+        Ok(self.contacts.lock().unwrap().get(&(account_id.unwrap_or("self").to_string(), kind)).cloned())
     }
-    async fn put_contact(&self, account_id: &str, kind: ContactType, details: &ContactDetails) -> Result<(), AwsError> {
+    async fn put_contact(
+        &self,
+        account_id: Option<&str>,
+        kind: ContactType,
+        details: &ContactDetails,
+    ) -> Result<(), AwsError> {
         *self.puts.lock().unwrap() += 1;
-        self.contacts.lock().unwrap().insert((account_id.to_string(), kind), details.clone());
+        self.contacts.lock().unwrap().insert((account_id.unwrap_or("self").to_string(), kind), details.clone());
         Ok(())
     }
     async fn put_account_name(&self, account_id: &str, name: &str) -> Result<(), AwsError> {

@@ -8,6 +8,7 @@
 pub mod build;
 #[cfg(test)]
 mod tests;
+mod yaml;
 
 use crate::aws::account_management::{AccountManagement, ContactType, SdkAccountManagement};
 use crate::aws::dns_view::DnsView;
@@ -119,15 +120,13 @@ impl<O: Organizations, C: AccountManagement, A: SsoAdmin, I: IdentityStore, R: R
             return Ok(Err(format!("account {} is already managed by orgops ({owner})", account.id)));
         }
         let mut found = Vec::new();
-        // The Account Management API answers for member accounts only.
-        if !management {
-            for kind in ContactType::ALL {
-                let details = self.contacts.get_contact(&account.id, kind).await;
-                if let Some(details) =
-                    details.with_context(|| format!("reading the contacts of account {}", account.id))?
-                {
-                    found.push((kind, details));
-                }
+        // The management account's own contacts are read without an AccountId: AWS
+        // refuses the caller's own id.
+        let target = (!management).then_some(account.id.as_str());
+        for kind in ContactType::ALL {
+            let details = self.contacts.get_contact(target, kind).await;
+            if let Some(details) = details.with_context(|| format!("reading the contacts of account {}", account.id))? {
+                found.push((kind, details));
             }
         }
         let ou_path = self.org.read(|s| s.ou_path(&parent)).unwrap_or_default();
@@ -341,9 +340,9 @@ pub fn write(out: &Path, import: &build::Import, admin: &str) -> anyhow::Result<
     for object in &import.objects {
         let path =
             folder(out, &object.namespace, admin).join(format!("{}-{}.yaml", object.kind.to_lowercase(), object.name));
-        files.push((path, serde_yaml::to_string(&object.body)?));
+        files.push((path, yaml::to_string(&serde_json::to_value(&object.body)?)));
     }
-    let policy = format!("{POLICY_HEADER}{}", serde_yaml::to_string(&import.policy)?);
+    let policy = format!("{POLICY_HEADER}{}", yaml::to_string(&serde_json::to_value(&import.policy)?));
     files.push((out.join(admin).join("policy.yaml"), policy));
     if let Some((existing, _)) = files.iter().find(|(path, _)| path.exists()) {
         bail!("{} exists: import writes new files only, never over one", existing.display());

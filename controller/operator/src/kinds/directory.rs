@@ -25,6 +25,9 @@ pub trait AccountDirectory: Send + Sync + 'static {
     /// Every AwsAccount, in any namespace and whatever its management policy, that names
     /// the account with this id (in its spec or status) or this email.
     fn claims(&self, account_id: Option<&str>, email: &str) -> Vec<Claim>;
+    /// The UIDs of the AwsAccounts whose persisted status holds a CreateAccount marker not
+    /// settled yet: creations that may be in progress in AWS, whichever process sent them.
+    fn creations_in_flight(&self) -> Vec<String>;
 }
 
 /// Whether an AwsAccount names this account, by id or by email.
@@ -60,6 +63,14 @@ impl AccountDirectory for Store<AwsAccount> {
             .iter()
             .filter(|a| a.metadata.deletion_timestamp.is_none() && claims_account(a, account_id, email))
             .map(|a| Claim::of(a.as_ref()))
+            .collect()
+    }
+
+    fn creations_in_flight(&self) -> Vec<String> {
+        self.state()
+            .iter()
+            .filter(|a| a.status.as_ref().is_some_and(|s| s.pending_creation.is_some()))
+            .filter_map(|a| a.uid())
             .collect()
     }
 }
@@ -170,9 +181,9 @@ pub mod fake {
     use super::*;
     use std::collections::HashMap;
 
-    /// AwsAccounts by (namespace, name).
+    /// AwsAccounts by (namespace, name), and the UIDs of those with a creation marker.
     #[derive(Default)]
-    pub struct Accounts(pub HashMap<(String, String), DirectoryEntry>);
+    pub struct Accounts(pub HashMap<(String, String), DirectoryEntry>, pub Vec<String>);
 
     impl Accounts {
         /// With one Ready AwsAccount.
@@ -199,6 +210,9 @@ pub mod fake {
                 .filter(|(_, e)| named(e))
                 .map(|((ns, name), _)| Claim { key: format!("{ns}/{name}"), created: Some(Timestamp::MIN) })
                 .collect()
+        }
+        fn creations_in_flight(&self) -> Vec<String> {
+            self.1.clone()
         }
     }
 

@@ -26,7 +26,7 @@ use crate::reconcile::conditions::{self, ConditionUpdate, READY};
 use crate::reconcile::ownership;
 use crate::reconcile::{Availability, FieldDiff, Linked, ManagedKind, Observation, StatusOf};
 use crate::run::ReadArgs;
-use crate::validate::{Document, load};
+use crate::validate::{Document, Finding, load};
 use anyhow::Context;
 use kube::core::object::{HasSpec, HasStatus};
 use kube::runtime::reflector::{self, Store};
@@ -34,7 +34,7 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use orgops_api::{DeletionPolicy, ManagementPolicy};
 use orgops_api::{ManagedSpec, ManagedStatus, SubdomainDelegation};
-pub use report::{Action, Change, Format, Planned};
+pub use report::{Action, Change, Format, PlanReport, Planned};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -269,12 +269,26 @@ where
     reader
 }
 
+/// What a plan could not read, one line each (`file:line: …`): the documents that are not
+/// YAML, of an unknown orgops kind, or in files that are not read, at the head and at the
+/// base. A plan with any is incomplete: it cannot say what it did not read.
+fn unread(documents: &[Document], findings: Vec<Finding>, side: &str) -> Vec<String> {
+    let mut unread = findings;
+    unread.extend(crate::validate::unknown_kinds(documents));
+    unread.iter().map(|f| format!("{side}{}", f.text())).collect()
+}
+
 /// The plan of a folder against AWS, reads only.
-pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
-    let (head, _) = load(std::slice::from_ref(&args.dir))?;
-    let (base, _) = match &args.base {
-        Some(base) => load(std::slice::from_ref(base))?,
-        None => (Vec::new(), Vec::new()),
+pub async fn plan(args: &PlanArgs) -> anyhow::Result<PlanReport> {
+    let (head, head_unread) = load(std::slice::from_ref(&args.dir))?;
+    let mut report = PlanReport { unread: unread(&head, head_unread, ""), objects: Vec::new() };
+    let base = match &args.base {
+        Some(base) => {
+            let (documents, findings) = load(std::slice::from_ref(base))?;
+            report.unread.extend(unread(&documents, findings, "base: "));
+            documents
+        }
+        None => Vec::new(),
     };
     let policy = Arc::new(PolicyStore::open(args.policy.clone())?);
     let sdk = load_sdk_config().await;
@@ -330,12 +344,21 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<Vec<Planned>> {
         Duration::from_secs(86_400),
     );
     plan_kind(&baseline_kind, &policy, (&head, &base), &mut out).await?;
-    Ok(out)
+    report.objects = out;
+    Ok(report)
 }
 
-/// `orgops plan`: prints the plan.
+/// `orgops plan`: prints the plan; an incomplete plan is printed, then fails.
 pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
-    let planned = plan(args).await?;
-    print!("{}", report::render(&planned, args.format));
+    let report = plan(args).await?;
+    print!("{}", report::render(&report, args.format));
+    for line in &report.unread {
+        eprintln!("{line}");
+    }
+    anyhow::ensure!(
+        report.unread.is_empty(),
+        "incomplete plan: {} inputs could not be read (listed above); fix them, then plan again",
+        report.unread.len()
+    );
     Ok(())
 }

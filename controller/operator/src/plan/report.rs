@@ -92,13 +92,38 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// A whole plan: what it could not read, and each object's plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PlanReport {
+    /// Inputs the plan could not read (`file:line: …`); when any, the plan is incomplete.
+    pub unread: Vec<String>,
+    /// Each object's plan.
+    pub objects: Vec<Planned>,
+}
+
 /// The plan, printed.
-pub fn render(planned: &[Planned], format: Format) -> String {
+pub fn render(report: &PlanReport, format: Format) -> String {
     if format == Format::Json {
-        return serde_json::to_string_pretty(planned).expect("a plan serializes") + "\n";
+        let value = serde_json::json!({
+            "complete": report.unread.is_empty(),
+            "unread": report.unread,
+            "objects": report.objects,
+        });
+        return serde_json::to_string_pretty(&value).expect("a plan serializes") + "\n";
     }
+    let planned = &report.objects;
     let count = |action: Action| planned.iter().filter(|p| p.action == action).count();
     let mut text = String::from("### orgops plan\n\n");
+    if !report.unread.is_empty() {
+        text += &format!(
+            "**Incomplete plan**: {} inputs could not be read, and nothing below covers them:\n\n",
+            report.unread.len()
+        );
+        for line in &report.unread {
+            text += &format!("- `{}`\n", line.replace('`', "'"));
+        }
+        text += "\n";
+    }
     let summary: Vec<String> = [
         Action::Create,
         Action::Change,
@@ -115,7 +140,8 @@ pub fn render(planned: &[Planned], format: Format) -> String {
     .map(|a| format!("{} {}", count(*a), a.label()))
     .collect();
     if summary.is_empty() {
-        text += &format!("Nothing to do: {} objects match AWS.\n", planned.len());
+        let what = if report.unread.is_empty() { "Nothing to do" } else { "Nothing to do for what was read" };
+        text += &format!("{what}: {} objects match AWS.\n", planned.len());
         return text;
     }
     text += &format!("{} ({} objects, read-only against AWS)\n\n", summary.join(" · "), planned.len());
@@ -155,7 +181,8 @@ mod tests {
         refused.action = Action::Refused;
         refused.message = "Forbidden: a|b".into();
         let none = Planned::new("AwsAccount", "payroll", "prod");
-        let text = render(&[change, refused, none], Format::Markdown);
+        let plan = |objects: Vec<Planned>| PlanReport { unread: Vec::new(), objects };
+        let text = render(&plan(vec![change, refused, none]), Format::Markdown);
         assert!(text.contains("1 change · 1 refused (3 objects, read-only against AWS)"), "{text}");
         assert!(
             text.contains("| **change** | PermissionSetRequest `payroll/dev` | `sessionDuration`: PT4H → PT8H |"),
@@ -164,8 +191,25 @@ mod tests {
         assert!(text.contains("Forbidden: a\\|b"), "{text}");
         assert!(text.contains("1 other objects: no change."), "{text}");
         assert_eq!(
-            render(&[Planned::new("AwsAccount", "a", "b")], Format::Markdown),
+            render(&plan(vec![Planned::new("AwsAccount", "a", "b")]), Format::Markdown),
             "### orgops plan\n\nNothing to do: 1 objects match AWS.\n"
         );
+    }
+
+    #[test]
+    fn an_incomplete_plan_says_so_first_and_in_its_json() {
+        let report = PlanReport {
+            unread: vec!["teams/a/new.yaml:3: error: document 1 ((not YAML)): (document): not valid YAML".into()],
+            objects: vec![Planned::new("AwsAccount", "a", "b")],
+        };
+        let text = render(&report, Format::Markdown);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[2].starts_with("**Incomplete plan**: 1 inputs could not be read"), "{text}");
+        assert!(text.contains("- `teams/a/new.yaml:3: error"), "{text}");
+        assert!(!text.contains("Nothing to do:"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&render(&report, Format::Json)).unwrap();
+        assert_eq!(json["complete"], false);
+        assert_eq!(json["unread"][0], report.unread[0]);
+        assert_eq!(json["objects"][0]["name"], "b");
     }
 }

@@ -23,6 +23,13 @@ use std::time::{Duration, Instant};
 pub const FINALIZER: &str = "orgops.dev/finalizer";
 /// The `Synced` reason of drift left in place (driftPolicy Report, or ObserveOnly).
 const DRIFT_DETECTED: &str = "DriftDetected";
+/// The `Synced` reason of a retryable error (throttling, 5xx, a limit): it usually fixes
+/// itself, so Argo CD shows the object Progressing, not Degraded.
+pub const RETRYING: &str = "Retrying";
+/// The `Synced` reason once retryable errors have lasted [`RETRYING_IS_DEGRADED_AFTER`].
+pub const RETRYING_TOO_LONG: &str = "RetryingTooLong";
+/// How long retryable errors may last before they are reported as a failure.
+pub const RETRYING_IS_DEGRADED_AFTER: Duration = Duration::from_secs(600);
 
 /// Timing of requeues.
 #[derive(Clone, Debug)]
@@ -154,6 +161,8 @@ struct Pass<'a, K: ManagedKind> {
     /// The kind persisted a status mid-create: the object's status is no longer the one
     /// the pass began with, so the pass's own status is written even if it equals that.
     persisted_midway: bool,
+    /// The AWS resource exists: work in flight on it is an update, not a creation.
+    exists: bool,
 }
 
 impl<K: ManagedKind> Pass<'_, K> {
@@ -241,7 +250,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             return false;
         }
         let conditions = status.conditions();
-        if matches!(conditions::reason(conditions, READY), Some("Creating" | "Deleting")) {
+        if matches!(conditions::reason(conditions, READY), Some("Creating" | "Updating" | "Deleting")) {
             return false;
         }
         conditions::is_true(conditions, SYNCED)
@@ -268,6 +277,9 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             now: Timestamp::now(),
             events: Vec::new(),
             persisted_midway: false,
+            exists: obj
+                .status()
+                .is_some_and(|s| matches!(conditions::reason(s.conditions(), READY), Some("Available" | "Updating"))),
         };
         let result = if obj.meta().deletion_timestamp.is_some() {
             self.finalize(&mut pass, key).await
@@ -329,6 +341,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 Ok(Outcome::Success)
             }
             Observation::Absent => {
+                pass.exists = false;
                 // What this object creates is its own from the first byte persisted: a
                 // marker written mid-create records the ownership with it.
                 let owned_before = pass.status.owned();
@@ -353,6 +366,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 }
             }
             Observation::Present { diffs, availability, linked } => {
+                pass.exists = true;
                 let (ownership, diffs): (Vec<FieldDiff>, Vec<FieldDiff>) = diffs.into_iter().partition(|d| d.ownership);
                 let (scheduled, mut diffs): (Vec<FieldDiff>, Vec<FieldDiff>) =
                     diffs.into_iter().partition(|d| d.scheduled && full);
@@ -571,13 +585,20 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
     fn record_error(&self, pass: &mut Pass<'_, K>, error: Error) -> Outcome {
         match error.class {
             ErrorClass::Waiting => {
-                let reason = if pass.obj.meta().deletion_timestamp.is_some() { "Deleting" } else { "Creating" };
+                let reason = match (pass.obj.meta().deletion_timestamp.is_some(), pass.exists) {
+                    (true, _) => "Deleting",
+                    (false, true) => "Updating",
+                    (false, false) => "Creating",
+                };
                 pass.condition(ConditionUpdate::false_(READY, reason, error.message.clone()));
                 pass.synced();
                 Outcome::Waiting(error.wait)
             }
             ErrorClass::Retryable | ErrorClass::Terminal => {
-                let reason = error.reason.as_str();
+                let reason = match error.class {
+                    ErrorClass::Retryable => retrying_reason(pass.status.conditions(), pass.now),
+                    _ => error.reason.as_str(),
+                };
                 let repeated = pass.status.conditions().iter().any(|c| {
                     c.type_ == SYNCED && c.status == "False" && c.reason == reason && c.message == error.message
                 });
@@ -656,6 +677,24 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         let (namespace, name) = key.split_once('/').unwrap_or(("", key));
         let _ = self.metrics.drifted.remove_label_values(&[K::KIND, namespace, name]);
         let _ = self.metrics.not_ready.remove_label_values(&[K::KIND, namespace, name]);
+    }
+}
+
+/// The `Synced` reason of a retryable error: [`RETRYING`] until retryable errors have
+/// held Synced False for [`RETRYING_IS_DEGRADED_AFTER`], then [`RETRYING_TOO_LONG`].
+fn retrying_reason(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    now: Timestamp,
+) -> &'static str {
+    let retrying_since = conditions
+        .iter()
+        .find(|c| c.type_ == SYNCED && c.status == "False" && matches!(c.reason.as_str(), RETRYING | RETRYING_TOO_LONG))
+        .map(|c| c.last_transition_time.0);
+    match retrying_since {
+        Some(since) if now.duration_since(since).as_secs() >= RETRYING_IS_DEGRADED_AFTER.as_secs() as i64 => {
+            RETRYING_TOO_LONG
+        }
+        _ => RETRYING,
     }
 }
 

@@ -232,8 +232,30 @@ async fn observe_failure_backs_off_and_creates_nothing() {
     assert!(second >= Duration::from_secs(4) && second < Duration::from_secs(5), "{second:?}");
     assert!(third >= Duration::from_secs(8) && third < Duration::from_secs(10), "{third:?}");
     assert!(!driver.kind.calls().contains(&"create".to_string()));
-    assert_eq!(condition(&status, SYNCED).reason, "ReconcileError");
+    assert_eq!(condition(&status, SYNCED).reason, "Retrying", "apart from terminal errors");
     assert_eq!(driver.kube.event_reasons(), ["Failed"], "one Event for a repeated failure");
+}
+
+#[tokio::test]
+async fn retryable_errors_lasting_ten_minutes_are_reported_as_such() {
+    let retrying = ConditionUpdate::false_(SYNCED, "Retrying", "Throttling");
+    let eleven_minutes_ago = Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_mins(11);
+    for (since, reason) in [(eleven_minutes_ago, "RetryingTooLong"), (Timestamp::now(), "Retrying")] {
+        let throttled = driver(ScriptedKind::observing(vec![Err(Error::retryable("Throttling"))]));
+        let mut status = AwsAccountStatus::default();
+        conditions::set(&mut status.conditions, retrying.clone(), Some(1), since);
+        throttled.reconcile(&with_status(&account(serde_json::json!({})), status)).await;
+        assert_eq!(condition(&throttled.kube.last_status(), SYNCED).reason, reason);
+    }
+}
+
+#[tokio::test]
+async fn work_in_flight_on_an_existing_resource_is_updating() {
+    let kind = ScriptedKind::observing(vec![present(vec![FieldDiff::new("organizationalUnit", "A", "B")])]);
+    *kind.update.lock().unwrap() = Some(Ok(Progress::InProgress("moving".into())));
+    let driver = driver(kind);
+    driver.reconcile(&account(serde_json::json!({}))).await;
+    assert_eq!(condition(&driver.kube.last_status(), READY).reason, "Updating");
 }
 
 #[tokio::test]

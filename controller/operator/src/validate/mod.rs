@@ -129,9 +129,10 @@ impl Finding {
     }
 }
 
-/// Every *.yaml / *.yml file under the paths, in a stable order.
-fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
+/// Every *.yaml / *.yml file under the paths, in a stable order, and the other files
+/// found in the folders.
+fn files(paths: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (mut yaml, mut other) = (Vec::new(), Vec::new());
     for path in paths {
         if path.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
@@ -140,13 +141,35 @@ fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .collect::<Result<_, _>>()?;
             entries.sort();
             let (dirs, plain): (Vec<PathBuf>, Vec<PathBuf>) = entries.into_iter().partition(|p| p.is_dir());
-            found.extend(plain.into_iter().filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml")));
-            found.extend(files(&dirs)?);
+            let (found, rest): (Vec<PathBuf>, Vec<PathBuf>) =
+                plain.into_iter().partition(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+            yaml.extend(found);
+            other.extend(rest);
+            let (deeper, deeper_other) = files(&dirs)?;
+            yaml.extend(deeper);
+            other.extend(deeper_other);
         } else {
-            found.push(path.clone());
+            yaml.push(path.clone());
         }
     }
-    Ok(found)
+    Ok((yaml, other))
+}
+
+/// A file that is not read (not *.yaml or *.yml) but holds an object of an orgops kind:
+/// reported, so that no object is left out without a word.
+fn skipped_file(file: &Path) -> Option<Finding> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let group = format!("{}/", orgops_api::GROUP);
+    let (number, _) = text.lines().enumerate().find(|(_, l)| l.contains("apiVersion") && l.contains(group.as_str()))?;
+    Some(Finding {
+        file: file.to_path_buf(),
+        document: 1,
+        line: number + 1,
+        object: "(file not read)".into(),
+        field: "(file)".into(),
+        message: "holds an orgops object but only *.yaml and *.yml files are read: rename it".into(),
+        not_checked: false,
+    })
 }
 
 /// The documents of a file; a document that is not YAML is a finding.
@@ -168,7 +191,7 @@ fn documents(file: &Path, findings: &mut Vec<Finding>) -> anyhow::Result<Vec<Doc
         }
         index += 1;
         let document = Document { file: file.to_path_buf(), index, lines, first_line, object: Value::Null };
-        match serde_yaml::from_str::<Value>(&document.lines.join("\n")) {
+        match yaml_serde::from_str::<Value>(&document.lines.join("\n")) {
             Ok(object) => documents.push(Document { object, ..document }),
             Err(error) => {
                 let line = error.location().map_or(first_line + 1, |l| first_line + l.line());
@@ -185,14 +208,28 @@ fn documents(file: &Path, findings: &mut Vec<Finding>) -> anyhow::Result<Vec<Doc
     Ok(documents)
 }
 
-/// The documents of every YAML file under the paths, and the documents that are not YAML.
+/// The documents of every YAML file under the paths, and what could not be read: the
+/// documents that are not YAML and the other files that hold orgops objects.
 pub fn load(paths: &[PathBuf]) -> anyhow::Result<(Vec<Document>, Vec<Finding>)> {
     let mut findings = Vec::new();
     let mut all = Vec::new();
-    for file in files(paths)? {
+    let (yaml, other) = files(paths)?;
+    for file in yaml {
         all.extend(documents(&file, &mut findings)?);
     }
+    findings.extend(other.iter().filter_map(|f| skipped_file(f)));
     Ok((all, findings))
+}
+
+/// What a plan or an import cannot use among loaded documents: those of the orgops group
+/// whose kind orgops does not have.
+pub fn unknown_kinds(documents: &[Document]) -> Vec<Finding> {
+    let kinds: Vec<String> = orgops_api::crds().into_iter().map(|c| c.spec.names.kind).collect();
+    documents
+        .iter()
+        .filter(|d| checks::is_orgops(d) && !kinds.iter().any(|k| k == d.kind()))
+        .map(|d| Finding::new(d, "kind", format!("Unsupported value: {:?}: orgops kinds are {kinds:?}", d.kind())))
+        .collect()
 }
 
 /// Validates the files; the findings, in file and line order.

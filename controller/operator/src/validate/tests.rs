@@ -90,3 +90,12 @@ fn a_rule_using_an_extension_the_checker_lacks_is_reported_not_passed() {
     assert_eq!(out.len(), 1, "{out:?}");
     assert!(out[0].not_checked && out[0].message.contains("lastIndexOf"), "{out:?}");
 }
+
+#[test]
+fn a_file_that_is_not_read_but_holds_an_orgops_object_is_reported() {
+    let findings = validate(&[root().join("tests/validate/unread")], None).unwrap();
+    let text: Vec<String> = findings.iter().map(Finding::text).collect();
+    assert_eq!(findings.len(), 1, "{text:#?}");
+    assert!(findings[0].file.ends_with("account.json") && findings[0].line == 2, "{text:#?}");
+    assert!(findings[0].message.contains("only *.yaml and *.yml files are read"), "{text:#?}");
+}

@@ -77,12 +77,19 @@ impl<O: Organizations, C: AccountManagement, D: AccountDirectory> AccountKind<O,
         }
     }
 
+    /// The account as the Account Management API names it: the management account (the
+    /// caller) without an id, since AWS refuses the caller's own id there.
+    fn contacts_of<'a>(&self, account_id: &'a str) -> Option<&'a str> {
+        let caller = self.org.read(|s| s.management_account() == Some(account_id));
+        (!caller).then_some(account_id)
+    }
+
     async fn contact(&self, account_id: &str, kind: ContactType) -> Result<Option<ContactDetails>, Error> {
         let key = (account_id.to_string(), kind);
         if let Some(details) = self.contact_cache.get(&key) {
             return Ok(details);
         }
-        let details = self.management.get_contact(account_id, kind).await.map_err(aws_error)?;
+        let details = self.management.get_contact(self.contacts_of(account_id), kind).await.map_err(aws_error)?;
         self.contact_cache.insert(key, details.clone());
         Ok(details)
     }
@@ -417,10 +424,14 @@ impl<O: Organizations, C: AccountManagement, D: AccountDirectory> ManagedKind fo
         // since makes AWS answer EMAIL_ALREADY_EXISTS, which adopts it: cheaper than
         // re-reading the whole organization (500 pages at 10,000 accounts) per creation.
         let uid = obj.uid().unwrap_or_default();
+        // The creations in flight are this process's and every marker persisted in the
+        // cluster: after a restart, those a previous process sent count from the start.
+        let persisted = self.accounts.creations_in_flight();
         {
             let mut creating = self.creating.lock().unwrap();
             let limit = self.settings.creates_in_flight;
-            if creating.len() >= limit && !creating.contains(&uid) {
+            let in_flight = creating.len() + persisted.iter().filter(|u| !creating.contains(*u) && **u != uid).count();
+            if in_flight >= limit && !creating.contains(&uid) {
                 return Err(Error::waiting_for_turn(
                     format!("{limit} account creations are in progress; waiting for one to finish"),
                     IN_FLIGHT_RECHECK,
@@ -505,7 +516,10 @@ impl<O: Organizations, C: AccountManagement, D: AccountDirectory> ManagedKind fo
                     .filter(|_| diffs.iter().any(|d| d.path == rules::contact_field(kind)))
                 {
                     let details = rules::details(contact);
-                    self.management.put_contact(&account_id, kind, &details).await.map_err(aws_error)?;
+                    self.management
+                        .put_contact(self.contacts_of(&account_id), kind, &details)
+                        .await
+                        .map_err(aws_error)?;
                     self.contact_cache.insert((account_id.clone(), kind), Some(details));
                     done.push(format!("set {}", rules::contact_field(kind)));
                 }

@@ -390,6 +390,19 @@ async fn an_account_claimed_by_an_older_object_is_refused_even_to_an_admin() {
 }
 
 #[tokio::test]
+async fn creations_a_previous_process_left_in_flight_count_against_the_quota() {
+    let mut f = fixture();
+    f.kind.accounts.1 = (0..DEFAULT_CREATES_IN_FLIGHT).map(|i| format!("earlier-{i}")).collect();
+    let (obj, sink) = (account(serde_json::json!({})), Persisted::default());
+    let error = f.kind.create(&obj, &mut AwsAccountStatus::default(), &sink).await.unwrap_err();
+    assert_eq!(error.class, crate::reconcile::error::ErrorClass::Waiting, "{error:?}");
+    assert_eq!(f.org.count("CreateAccount"), 0, "no CreateAccount while the persisted markers fill every slot");
+    f.kind.accounts.1.pop();
+    f.kind.create(&obj, &mut AwsAccountStatus::default(), &sink).await.unwrap();
+    assert_eq!(f.org.count("CreateAccount"), 1, "a slot freed");
+}
+
+#[tokio::test]
 async fn throttling_is_retryable() {
     let f = fixture();
     f.org

@@ -32,14 +32,14 @@ use std::time::Duration;
 /// file, as orgops would roll it out, for review on a pull request.
 pub fn print_template(file: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
-    let kind = value.get("kind").and_then(serde_yaml::Value::as_str).unwrap_or("(none)");
+    let value: yaml_serde::Value =
+        yaml_serde::from_str(&text).with_context(|| format!("parsing {}", file.display()))?;
+    let kind = value.get("kind").and_then(yaml_serde::Value::as_str).unwrap_or("(none)");
     if kind != "SecurityBaseline" {
         anyhow::bail!("{} is not a SecurityBaseline (kind: {kind})", file.display());
     }
     let baseline: SecurityBaseline =
-        serde_yaml::from_value(value).with_context(|| format!("{} is not a valid SecurityBaseline", file.display()))?;
+        yaml_serde::from_value(value).with_context(|| format!("{} is not a valid SecurityBaseline", file.display()))?;
     let Some(controls) = &baseline.spec.controls else {
         let source = baseline.spec.template.unwrap_or_default();
         anyhow::bail!(

@@ -357,12 +357,12 @@ pub fn check_custom(body: &str, parameters: &std::collections::BTreeMap<String, 
     if body.len() > MAX_TEMPLATE_BYTES {
         return Err(format!("{} bytes, above CloudFormation's limit of {MAX_TEMPLATE_BYTES}", body.len()));
     }
-    let parsed: serde_yaml::Value = serde_yaml::from_str(body).map_err(|e| format!("is neither JSON nor YAML: {e}"))?;
-    let resources = parsed.get("Resources").and_then(serde_yaml::Value::as_mapping);
-    if resources.is_none_or(serde_yaml::Mapping::is_empty) {
+    let parsed: yaml_serde::Value = yaml_serde::from_str(body).map_err(|e| format!("is neither JSON nor YAML: {e}"))?;
+    let resources = parsed.get("Resources").and_then(yaml_serde::Value::as_mapping);
+    if resources.is_none_or(yaml_serde::Mapping::is_empty) {
         return Err("has no Resources: a CloudFormation template declares at least one resource".into());
     }
-    let declared = parsed.get("Parameters").and_then(serde_yaml::Value::as_mapping);
+    let declared = parsed.get("Parameters").and_then(yaml_serde::Value::as_mapping);
     for key in parameters.keys() {
         if !declared.is_some_and(|d| d.contains_key(key.as_str())) {
             return Err(format!("spec.parameters.{key} is not a parameter the template declares"));

@@ -12,7 +12,7 @@ fn root() -> PathBuf {
 
 fn baseline(relative: &str) -> SecurityBaseline {
     let text = std::fs::read_to_string(root().join(relative)).unwrap();
-    serde_yaml::from_str(&text).unwrap()
+    yaml_serde::from_str(&text).unwrap()
 }
 
 fn render(spec: &SecurityBaselineSpec) -> String {
@@ -262,7 +262,7 @@ mod kind {
     async fn targets_outside_the_grants_are_refused_before_any_call() {
         let f = fixture();
         let policy: Policy =
-            serde_yaml::from_str("namespaces: {payroll: {organizationalUnits: [Workloads/Payroll]}}").unwrap();
+            yaml_serde::from_str("namespaces: {payroll: {organizationalUnits: [Workloads/Payroll]}}").unwrap();
         let grants = PolicyStore::fixed(policy).grants("payroll");
         let other = baseline(
             serde_json::json!({"targets": {"organizationalUnits": ["Workloads/Billing"], "regions": ["us-east-1"]}}),
@@ -360,7 +360,7 @@ mod kind {
         f.kind.observe(&obj, &mut status).await.unwrap();
         assert_eq!(status.instance_summary.as_deref(), Some("2/2"));
 
-        let policy: Policy = serde_yaml::from_str("namespaces: {payroll: {accounts: ['000000000000']}}").unwrap();
+        let policy: Policy = yaml_serde::from_str("namespaces: {payroll: {accounts: ['000000000000']}}").unwrap();
         let management = baseline(
             serde_json::json!({"targets": {"accounts": [{"accountId": "000000000000"}], "regions": ["us-east-1"]}}),
         );

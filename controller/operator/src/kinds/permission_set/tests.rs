@@ -58,7 +58,7 @@ fn crate_merge(target: &mut serde_json::Value, extra: serde_json::Value) {
 }
 
 fn grants(yaml: &str) -> Grants {
-    let policy: Policy = serde_yaml::from_str(yaml).unwrap();
+    let policy: Policy = yaml_serde::from_str(yaml).unwrap();
     PolicyStore::fixed(policy).grants("payroll")
 }
 

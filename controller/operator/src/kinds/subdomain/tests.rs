@@ -30,7 +30,7 @@ impl DelegationDirectory for Arc<Delegations> {
 fn fixture() -> Fixture {
     let route53 = FakeRoute53::new();
     let parent_zone = route53.add_zone(CENTRAL, "example.com", "platform", Default::default());
-    let policy: Policy = serde_yaml::from_str(&format!(
+    let policy: Policy = yaml_serde::from_str(&format!(
         "namespaces: {{payroll: {{parentDomains: [{{domain: example.com, zoneId: {parent_zone}, accountId: '{CENTRAL}'}}]}}}}"
     ))
     .unwrap();
@@ -297,7 +297,7 @@ async fn guardrails_and_conflicts_refuse_before_any_aws_call() {
 #[tokio::test]
 async fn a_parent_domain_itself_is_never_delegated() {
     let route53 = FakeRoute53::new();
-    let policy: Policy = serde_yaml::from_str(
+    let policy: Policy = yaml_serde::from_str(
         "namespaces: {payroll: {parentDomains: [{domain: example.com, zoneId: Z1, accountId: '1'}, \
          {domain: payroll.example.com, zoneId: Z2, accountId: '1'}]}}",
     )
