@@ -55,7 +55,8 @@ pub struct AwsAccountSpec {
     #[schemars(regex(pattern = ACCOUNT_ID_PATTERN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("accountId is immutable"))]
     pub account_id: Option<String>,
-    /// Management, deletion (default `Retain`; `Delete` closes the account) and drift policies.
+    /// Management, deletion (default `Retain`; `Delete` closes the account, if this object
+    /// owns it) and drift policies.
     #[serde(flatten)]
     pub policies: Policies,
 }
@@ -129,8 +130,11 @@ pub struct AwsAccountStatus {
     /// controller resolves it instead of creating a second account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_creation: Option<PendingCreation>,
-    /// Whether the AWS resource carries orgops's ownership tags naming this object:
-    /// `false` for a resource observed (`managementPolicy: ObserveOnly`) but not owned.
+    /// Whether this object owns the AWS resource: `true` once it created it, or adopted
+    /// it after every check (AWS then carries the ownership tags naming its UID); `false`
+    /// for a resource observed (`managementPolicy: ObserveOnly`) but not owned; absent
+    /// when it owns nothing (refused, or nothing created yet). Only what it owns is ever
+    /// changed or deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owned: Option<bool>,
     /// The last difference found between the spec and AWS.

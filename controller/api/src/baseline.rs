@@ -349,8 +349,11 @@ pub struct SecurityBaselineStatus {
     /// Stack instances whose resources were changed outside CloudFormation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drifted_instances: Vec<InstanceFailure>,
-    /// Whether the AWS resource carries orgops's ownership tags naming this object:
-    /// `false` for a resource observed (`managementPolicy: ObserveOnly`) but not owned.
+    /// Whether this object owns the AWS resource: `true` once it created it, or adopted
+    /// it after every check (AWS then carries the ownership tags naming its UID); `false`
+    /// for a resource observed (`managementPolicy: ObserveOnly`) but not owned; absent
+    /// when it owns nothing (refused, or nothing created yet). Only what it owns is ever
+    /// changed or deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owned: Option<bool>,
     /// The last difference found between the spec and AWS.

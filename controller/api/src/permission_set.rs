@@ -215,8 +215,14 @@ pub struct PermissionSetRequestStatus {
     /// The ProvisionPermissionSet request still running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provisioning_request_id: Option<String>,
-    /// Whether the AWS resource carries orgops's ownership tags naming this object:
-    /// `false` for a resource observed (`managementPolicy: ObserveOnly`) but not owned.
+    /// Sessions of ended assignments, denied until every one of them has expired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revocations: Vec<SessionRevocation>,
+    /// Whether this object owns the AWS resource: `true` once it created it, or adopted
+    /// it after every check (AWS then carries the ownership tags naming its UID); `false`
+    /// for a resource observed (`managementPolicy: ObserveOnly`) but not owned; absent
+    /// when it owns nothing (refused, or nothing created yet). Only what it owns is ever
+    /// changed or deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owned: Option<bool>,
     /// The last difference found between the spec and AWS.
@@ -229,6 +235,26 @@ pub struct PermissionSetRequestStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
+}
+
+/// The sessions an ended assignment had issued: orgops denies them, in the permission
+/// set's inline policy, until the last of them has expired.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionRevocation {
+    /// The principal whose assignment ended (`user jdoe`, `group payroll-devs`, or its id).
+    pub principal: String,
+    /// The account where it ended.
+    pub account_id: String,
+    /// The Identity Store ids of the users denied: the user, or the group's members then,
+    /// less those who still hold the permission set in that account otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_ids: Vec<String>,
+    /// Sessions issued before this time are denied (RFC 3339): when the assignment ended.
+    pub issued_before: String,
+    /// When the Deny is removed (RFC 3339): the end, plus the permission set's session
+    /// duration, plus a margin.
+    pub held_until: String,
 }
 
 /// A principal as given in the spec and the id it resolved to.
@@ -256,7 +282,8 @@ pub struct AssignmentStatus {
     pub principal: Option<String>,
     /// The target account.
     pub account_id: String,
-    /// `SUCCEEDED`, `IN_PROGRESS`, `FAILED`, `DELETING` or `EXPIRED`.
+    /// `PENDING` (to be created), `IN_PROGRESS`, `SUCCEEDED`, `FAILED`, `REMOVING` (no longer
+    /// wanted, to be removed), `DELETING` (its removal running) or `EXPIRED`.
     pub state: String,
     /// When the assignment expires or expired (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -113,6 +113,11 @@ pub struct RunArgs {
     /// instances (DetectStackSetDrift: an operation per stack set, so rarely).
     #[arg(long, env = "ORGOPS_STACK_SET_DRIFT_INTERVAL", default_value = "24h", value_parser = parse_duration)]
     pub stack_set_drift_interval: Duration,
+    /// How long the Deny of an ended assignment's sessions is held after the end. Default:
+    /// the permission set's session duration plus 5 minutes, the longest such a session
+    /// can live; a shorter value is for tests, and leaves sessions alive.
+    #[arg(long, env = "ORGOPS_SESSION_REVOCATION_HOLD", value_parser = parse_duration)]
+    pub session_revocation_hold: Option<Duration>,
 }
 
 type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement, Store<AwsAccount>>;
@@ -242,7 +247,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.stack_set_drift_interval,
     );
     let request_kind = PermissionSetKind::new(center, org, account_runner.store())
-        .with_assignments_in_flight(args.limits.assignment_concurrency.into());
+        .with_assignments_in_flight(args.limits.assignment_concurrency.into())
+        .with_revocation_hold(args.session_revocation_hold);
     let roles =
         MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };
     let members = Arc::new(MemberAccess::new(sdk.clone(), roles, gate.clone()));

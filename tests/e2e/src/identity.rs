@@ -242,3 +242,49 @@ pub async fn foreign_permission_set(name: &str, tags: &[(&str, &str)]) -> String
     }
     request.send().await.unwrap().permission_set().unwrap().permission_set_arn().unwrap().to_string()
 }
+
+/// Creates a user (unless a rerun made it already) and returns its id.
+pub async fn create_user(user_name: &str) -> String {
+    let (_, store_id) = instance().await;
+    let client = store().await;
+    let created = client
+        .create_user()
+        .identity_store_id(&store_id)
+        .user_name(user_name)
+        .display_name(user_name)
+        .name(aws_sdk_identitystore::types::Name::builder().given_name(user_name).family_name("Test").build())
+        .send()
+        .await;
+    match created {
+        Ok(out) => out.user_id().to_string(),
+        Err(_) => {
+            let unique = UniqueAttribute::builder()
+                .attribute_path("userName")
+                .attribute_value(Document::String(user_name.to_string()))
+                .build()
+                .unwrap();
+            let out = client
+                .get_user_id()
+                .identity_store_id(store_id)
+                .alternate_identifier(AlternateIdentifier::UniqueAttribute(unique))
+                .send()
+                .await
+                .unwrap();
+            out.user_id().to_string()
+        }
+    }
+}
+
+/// Makes the user a member of the group (a second time is refused and ignored).
+pub async fn add_member(group_id: &str, user_id: &str) {
+    let (_, store_id) = instance().await;
+    let member = aws_sdk_identitystore::types::MemberId::UserId(user_id.to_string());
+    let _ = store()
+        .await
+        .create_group_membership()
+        .identity_store_id(store_id)
+        .group_id(group_id)
+        .member_id(member)
+        .send()
+        .await;
+}

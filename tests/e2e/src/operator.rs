@@ -61,7 +61,11 @@ impl<'a> OperatorOptions<'a> {
             replica: "",
             extra_args: Vec::new(),
             kubeconfig: None,
-            env: Vec::new(),
+            // Every test's operator re-reads the whole organization, which all the tests
+            // share in moto (hundreds of accounts), every few seconds; moto does not
+            // throttle, so the shared Organizations read budget is raised here (the
+            // quota runs of bench and chaos set the proxy's quotas instead).
+            env: vec![("ORGOPS_ORGANIZATIONS_READ_RATE".into(), "40".into())],
             lease_duration: LEASE_DURATION.into(),
         }
     }

@@ -456,3 +456,141 @@ async fn an_idle_resync_of_requests_over_five_accounts_reads_only_what_it_must()
     let writes = spent.iter().filter(|(op, _)| !["List", "Describe", "Get"].iter().any(|r| op.starts_with(r))).count();
     assert_eq!(writes, 0, "an idle resync writes nothing: {spent:?}");
 }
+
+/// The statements orgops wrote to revoke sessions, from the inline policy.
+fn revocation_statements(document: &str) -> Vec<serde_json::Value> {
+    let parsed: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
+    let statements = parsed["Statement"].as_array().cloned().unwrap_or_default();
+    statements
+        .into_iter()
+        .filter(|s| s["Sid"].as_str().is_some_and(|sid| sid.starts_with("OrgopsRevokeSessions")))
+        .collect()
+}
+
+/// The user ids a revocation statement denies in an account, if it denies any there.
+fn denied_in(statements: &[serde_json::Value], account: &str) -> Vec<String> {
+    let mut users: Vec<String> = statements
+        .iter()
+        .filter(|s| s["Condition"]["StringEquals"]["aws:PrincipalAccount"] == account)
+        .flat_map(|s| s["Condition"]["StringEquals"]["identitystore:UserId"].as_array().cloned().unwrap_or_default())
+        .filter_map(|u| u.as_str().map(str::to_string))
+        .collect();
+    users.sort();
+    users
+}
+
+/// Temporary access that really ends: a user's assignment expiring, then a group's
+/// assignment removed from the spec while another user keeps the permission set in the
+/// account. Each time the inline policy gains a Deny of exactly the users who lost access
+/// (the group's members, one by one), that account and sessions issued before the end,
+/// and the permission set is provisioned; the user's own inline policy is kept, a
+/// revocation removed out of band comes back, the operator killed right after the
+/// assignment's removal finishes the revocation when it restarts, and each Deny goes once
+/// its hold (shortened here by --session-revocation-hold) has passed.
+#[tokio::test]
+async fn sessions_of_an_ended_assignment_are_denied_within_a_minute_then_the_deny_goes() {
+    let ns = "psr-revoke";
+    let (accounts_api, api) = requests::setup(ns).await;
+    let alice = identity::create_user(&format!("{ns}-alice")).await;
+    let dave = identity::create_user(&format!("{ns}-dave")).await;
+    let devs = identity::create_group(&format!("{ns}-devs")).await;
+    let (bob, carol) =
+        (identity::create_user(&format!("{ns}-bob")).await, identity::create_user(&format!("{ns}-carol")).await);
+    identity::add_member(&devs, &bob).await;
+    identity::add_member(&devs, &carol).await;
+
+    let (proxy, pid) = orgops_e2e::proxy::killing_after("DeleteAccountAssignment").await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.aws_endpoint = Some(proxy);
+    options.extra_args = ["--session-revocation-hold", "25s", "--poll-interval", "1s"].map(String::from).to_vec();
+    let mut operator = Operator::start(options).await;
+    apply(&accounts_api, &account(ns, "prod", json!({}))).await.unwrap();
+    let prod = until_condition(&accounts_api, "prod", "Ready", "True", "Available").await;
+    let account_id = status_str(&prod, "accountId");
+
+    let expires = k8s_openapi::jiff::Timestamp::now() + k8s_openapi::jiff::SignedDuration::from_secs(10);
+    let to = json!([{"accountRef": "prod"}]);
+    let spec = |with_devs: bool| {
+        let mut assignments = vec![
+            json!({"user": format!("{ns}-alice"), "expiresAt": expires.to_string(), "targets": to}),
+            json!({"user": format!("{ns}-dave"), "targets": to}),
+        ];
+        if with_devs {
+            assignments.push(json!({"group": format!("{ns}-devs"), "targets": to}));
+        }
+        json!({"permissionSet": {"sessionDuration": "PT2H", "inlinePolicy": inline_policy()}, "assignments": assignments})
+    };
+    apply(&api, &request(ns, "access", spec(true))).await.unwrap();
+    let object = until_condition(&api, "access", "Ready", "True", "Available").await;
+    let arn = status_str(&object, "permissionSetArn");
+    assert!(revocation_statements(&identity::inline_policy(&arn).await).is_empty());
+
+    // Alice's assignment expires: her sessions are denied in prod, and only hers.
+    let statements = eventually(60, "alice's sessions denied", || async {
+        let statements = revocation_statements(&identity::inline_policy(&arn).await);
+        (!statements.is_empty()).then_some(statements)
+    })
+    .await;
+    let revoked_after = k8s_openapi::jiff::Timestamp::now().duration_since(expires).as_secs_f64();
+    eprintln!("the Deny was in the permission set {revoked_after:.1} s after expiresAt");
+    assert_eq!(denied_in(&statements, &account_id), std::slice::from_ref(&alice));
+    let before: k8s_openapi::jiff::Timestamp =
+        statements[0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"].as_str().unwrap().parse().unwrap();
+    assert!(before >= expires, "sessions issued up to the end are denied: {before} vs {expires}");
+    assert!(identity::inline_policy(&arn).await.contains("DeployPayroll"), "the user's inline policy is kept");
+    let object = eventually(20, "the revocation in status, provisioned", || async {
+        let object = api.get("access").await.ok()?;
+        let listed = object.data["status"]["revocations"].as_array().is_some_and(|r| r.len() == 1);
+        (listed && object.data["status"]["provisioned"] == true).then_some(object)
+    })
+    .await;
+    assert_eq!(object.data["status"]["revocations"][0]["principal"], format!("user {ns}-alice"));
+    assert!(
+        operator.aws_calls().get("ProvisionPermissionSet").is_some_and(|n| *n >= 1.0),
+        "provisioned after the Deny"
+    );
+    let events = events_of(ns, "access");
+    assert!(
+        events
+            .iter()
+            .any(|(r, m)| r == "SessionsRevoked" && m.contains(&format!("user {ns}-alice")) && m.contains(&account_id)),
+        "{events:?}"
+    );
+
+    // Removed out of band: the Deny comes back with the next sweep, after the user's
+    // inline policy.
+    identity::put_inline_policy(&arn, &inline_policy().to_string()).await;
+    eventually(30, "the revocation restored", || async {
+        (denied_in(&revocation_statements(&identity::inline_policy(&arn).await), &account_id) == [alice.clone()])
+            .then_some(())
+    })
+    .await;
+
+    // The group's assignment removed by a spec change, and the operator killed right
+    // after AWS removed it: the restarted operator denies both members' sessions, not
+    // dave's, who keeps the permission set in prod.
+    pid.store(operator.pid(), std::sync::atomic::Ordering::SeqCst);
+    apply(&api, &request(ns, "access", spec(false))).await.unwrap();
+    eventually(30, "the operator killed after DeleteAccountAssignment", || async {
+        (pid.load(std::sync::atomic::Ordering::SeqCst) == 0).then_some(())
+    })
+    .await;
+    operator.restart("3s").await;
+    let expected = [bob.clone(), carol.clone()];
+    eventually(60, "the members' sessions denied after the restart", || async {
+        let statements = revocation_statements(&identity::inline_policy(&arn).await);
+        let denied = denied_in(&statements, &account_id);
+        (expected.iter().all(|u| denied.contains(u)) && !denied.contains(&dave)).then_some(())
+    })
+    .await;
+
+    // Every hold passed: the Deny statements go, the user's inline policy stays.
+    eventually(60, "the revocations removed after their hold", || async {
+        let document = identity::inline_policy(&arn).await;
+        (revocation_statements(&document).is_empty() && document.contains("DeployPayroll")).then_some(())
+    })
+    .await;
+    let object = api.get("access").await.unwrap();
+    assert!(object.data["status"]["revocations"].is_null(), "{}", object.data["status"]);
+    assert_eq!(identity::assignments(&arn, &account_id).await, std::slice::from_ref(&dave));
+}

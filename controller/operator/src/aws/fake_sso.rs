@@ -32,6 +32,8 @@ pub struct SsoState {
     pub sets: BTreeMap<String, PermissionSetState>,
     pub assignments: BTreeMap<(String, String), Vec<Principal>>,
     pub groups: BTreeMap<String, String>,
+    /// User ids by group id.
+    pub members: BTreeMap<String, Vec<String>>,
     /// The states the next assignment or provisioning requests go through, in order of
     /// the requests (default: SUCCEEDED at once).
     pub scripts: VecDeque<Vec<OperationState>>,
@@ -270,5 +272,9 @@ impl IdentityStore for Arc<FakeSso> {
     async fn user_name(&self, _store: &str, _id: &str) -> Result<Option<String>, AwsError> {
         self.call("DescribeUser")?;
         Ok(None)
+    }
+    async fn members(&self, _store: &str, group: &str) -> Result<Vec<String>, AwsError> {
+        self.call("ListGroupMemberships")?;
+        Ok(self.state.lock().unwrap().members.get(group).cloned().unwrap_or_default())
     }
 }

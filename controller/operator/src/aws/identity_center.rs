@@ -242,6 +242,18 @@ impl<A: SsoAdmin, I: IdentityStore> IdentityCenter<A, I> {
         Ok(id)
     }
 
+    /// The user ids a principal stands for: the user, or the group's members now (read
+    /// each time: only an ended assignment asks).
+    pub async fn users_of(&self, principal: &Principal) -> Result<Vec<String>, AwsError> {
+        match principal.kind {
+            PrincipalKind::User => Ok(vec![principal.id.clone()]),
+            PrincipalKind::Group => {
+                let store = self.instance().await?.identity_store_id;
+                self.store.members(&store, &principal.id).await
+            }
+        }
+    }
+
     /// The name of a principal (a group's display name, a user's user name); `None` when
     /// the identity store has no such principal. Read each time: only `orgops import`
     /// asks, once per principal.

@@ -22,6 +22,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     fn group_name(&self, store: &str, id: &str) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
     /// DescribeUser: the user's user name.
     fn user_name(&self, store: &str, id: &str) -> impl Future<Output = Result<Option<String>, AwsError>> + Send;
+    /// ListGroupMemberships, every page: the user ids of the group's members.
+    fn members(&self, store: &str, group: &str) -> impl Future<Output = Result<Vec<String>, AwsError>> + Send;
 }
 
 /// [`IdentityStore`] on the AWS SDK.
@@ -87,5 +89,23 @@ impl IdentityStore for SdkIdentityStore {
         let result = self.gate.send(SERVICE, "DescribeUser", request.send()).await;
         Ok(not_found_is_none(result.map(|out| out.user_name().unwrap_or_default().to_string()))?
             .filter(|name| !name.is_empty()))
+    }
+
+    async fn members(&self, store: &str, group: &str) -> Result<Vec<String>, AwsError> {
+        let mut members = Vec::new();
+        let mut token = None;
+        loop {
+            let request =
+                self.client.list_group_memberships().identity_store_id(store).group_id(group).set_next_token(token);
+            let out = self.gate.send(SERVICE, "ListGroupMemberships", request.send()).await?;
+            members.extend(out.group_memberships().iter().filter_map(|m| match m.member_id() {
+                Some(aws_sdk_identitystore::types::MemberId::UserId(id)) => Some(id.clone()),
+                _ => None,
+            }));
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                return Ok(members);
+            }
+        }
     }
 }

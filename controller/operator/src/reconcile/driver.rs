@@ -73,6 +73,8 @@ pub enum EventKind {
     Deleted,
     /// Something the spec granted until a time was removed at that time.
     Expired,
+    /// The sessions issued through an ended assignment were denied.
+    SessionsRevoked,
 }
 
 impl EventKind {
@@ -88,6 +90,7 @@ impl EventKind {
             EventKind::Forbidden => "Forbidden",
             EventKind::Deleted => "Deleted",
             EventKind::Expired => "Expired",
+            EventKind::SessionsRevoked => "SessionsRevoked",
         }
     }
 
@@ -369,7 +372,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 pass.exists = true;
                 let (ownership, diffs): (Vec<FieldDiff>, Vec<FieldDiff>) = diffs.into_iter().partition(|d| d.ownership);
                 let (scheduled, mut diffs): (Vec<FieldDiff>, Vec<FieldDiff>) =
-                    diffs.into_iter().partition(|d| d.scheduled && full);
+                    diffs.into_iter().partition(|d| d.scheduled.is_some() && full);
                 let just_linked = linked.is_some();
                 let adopted = match linked {
                     Some(Linked::Adopted(message)) => Some(message),
@@ -381,9 +384,18 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 };
                 let (lost, took) = self.apply_ownership(pass, ownership, full, just_linked).await?;
                 diffs.extend(lost);
+                let mut scheduled_running = None;
                 if !scheduled.is_empty() {
-                    self.kind.update(obj, &mut pass.status, &scheduled).await?;
-                    pass.event(EventKind::Expired, describe(&scheduled));
+                    if let Progress::InProgress(message) = self.kind.update(obj, &mut pass.status, &scheduled).await? {
+                        scheduled_running = Some(message);
+                    }
+                    let mut announced: Vec<EventKind> = scheduled.iter().filter_map(|d| d.scheduled).collect();
+                    announced.dedup();
+                    for event in announced {
+                        let these: Vec<FieldDiff> =
+                            scheduled.iter().filter(|d| d.scheduled == Some(event)).cloned().collect();
+                        pass.event(event, describe(&these));
+                    }
                 }
                 let adopted = match (adopted, took) {
                     (Some(message), Some(took)) => Some(format!("{message}; {took}")),
@@ -401,6 +413,10 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 } else {
                     self.handle_differences(pass, diffs, full, policies.drift_policy).await?
                 };
+                if let (Outcome::Success, Some(message)) = (outcome, scheduled_running) {
+                    // A scheduled change still running in AWS: looked at again soon.
+                    return Err(Error::waiting(message));
+                }
                 if full && outcome == Outcome::Success && pass.status.owned() != Some(false) {
                     self.kind.audit(obj, &mut pass.status).await?;
                 }

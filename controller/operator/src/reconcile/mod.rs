@@ -8,7 +8,7 @@ pub mod ownership;
 pub mod queue;
 pub mod runner;
 
-pub use driver::{Driver, DriverConfig, FINALIZER, KubeSide, ObjectEvent};
+pub use driver::{Driver, DriverConfig, EventKind, FINALIZER, KubeSide, ObjectEvent};
 pub use error::Error;
 
 use crate::policy::Grants;
@@ -34,8 +34,9 @@ pub struct FieldDiff {
     /// An ownership tag rather than a field the user wrote (see [`ownership`]).
     pub ownership: bool,
     /// A change the spec scheduled for a time that has come (an assignment's expiry):
-    /// neither drift nor a spec change, and made whatever the drift policy.
-    pub scheduled: bool,
+    /// neither drift nor a spec change, and made whatever the drift policy, with an Event
+    /// of this reason.
+    pub scheduled: Option<EventKind>,
     /// A difference orgops sees but cannot write back (resources changed inside a stack,
     /// which CloudFormation does not restore): reported whatever the drift policy.
     pub report_only: bool,
@@ -49,7 +50,7 @@ impl FieldDiff {
             desired: desired.into(),
             actual: actual.into(),
             ownership: false,
-            scheduled: false,
+            scheduled: None,
             report_only: false,
         }
     }
@@ -59,9 +60,19 @@ impl FieldDiff {
         FieldDiff { report_only: true, ..FieldDiff::new(path, desired, actual) }
     }
 
-    /// A difference the spec scheduled for a time that has come.
+    /// A difference the spec scheduled for a time that has come (Event `Expired`).
     pub fn scheduled(path: impl Into<String>, desired: impl Into<String>, actual: impl Into<String>) -> Self {
-        FieldDiff { scheduled: true, ..FieldDiff::new(path, desired, actual) }
+        FieldDiff::scheduled_with(path, desired, actual, EventKind::Expired)
+    }
+
+    /// A scheduled difference announced by an Event of its own reason.
+    pub fn scheduled_with(
+        path: impl Into<String>,
+        desired: impl Into<String>,
+        actual: impl Into<String>,
+        event: EventKind,
+    ) -> Self {
+        FieldDiff { scheduled: Some(event), ..FieldDiff::new(path, desired, actual) }
     }
 
     /// A difference in an ownership tag.

@@ -2,6 +2,7 @@
 //! boundary, tags) and its account assignments, temporary ones removed at their expiry.
 //! The AWS calls are here; the decisions that need none are in `rules`.
 
+pub mod revocation;
 pub mod rules;
 
 use crate::aws::change_event::Touched;
@@ -16,10 +17,12 @@ use crate::kinds::aws_error;
 use crate::kinds::directory::AccountDirectory;
 use crate::policy::Grants;
 use crate::reconcile::ownership;
-use crate::reconcile::{Availability, Error, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusSink};
-use k8s_openapi::jiff::Timestamp;
+use crate::reconcile::{
+    Availability, Error, EventKind, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusSink,
+};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
-use orgops_api::permission_set::{AssignmentStatus, ResolvedPrincipal};
+use orgops_api::permission_set::{AssignmentStatus, ResolvedPrincipal, SessionRevocation};
 use orgops_api::{ManagementPolicy, PermissionSetRequest, PermissionSetRequestStatus};
 use rules::{AssignmentPlan, PrincipalSpec, Wanted};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -41,6 +44,20 @@ pub struct PermissionSetKind<A: SsoAdmin, I: IdentityStore, O: Organizations, D:
     outstanding: Mutex<HashSet<String>>,
     /// How many may be (Identity Center allows [`DEFAULT_ASSIGNMENTS_IN_FLIGHT`]).
     assignments_in_flight: usize,
+    /// How long a session revocation is held instead of the permission set's session
+    /// duration plus [`revocation::MARGIN`] (a setting for tests).
+    revocation_hold: Option<Duration>,
+}
+
+/// An assignment that ended: its principal and account.
+type Ended = (Principal, String);
+
+/// Where an assignment request stands after its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tracked {
+    Running,
+    Finished,
+    Failed,
 }
 
 /// The assignments the spec asks for, as far as they resolve now.
@@ -76,7 +93,13 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
             directory,
             outstanding,
             assignments_in_flight: DEFAULT_ASSIGNMENTS_IN_FLIGHT.into(),
+            revocation_hold: None,
         }
+    }
+
+    /// The same kind, holding each session revocation this long after the end.
+    pub fn with_revocation_hold(self, hold: Option<Duration>) -> Self {
+        PermissionSetKind { revocation_hold: hold, ..self }
     }
 
     /// The same kind, with this many CreateAccountAssignment requests in progress at most.
@@ -214,7 +237,12 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
     }
 
     /// Polls the assignment requests still running; `true` when some still are.
-    async fn poll_assignments(&self, status: &mut PermissionSetRequestStatus, arn: &str) -> Result<bool, Error> {
+    async fn poll_assignments(
+        &self,
+        status: &mut PermissionSetRequestStatus,
+        arn: &str,
+        ended: &mut Vec<Ended>,
+    ) -> Result<bool, Error> {
         let instance = self.instance().await?;
         let mut running = false;
         let mut finished_deletions = Vec::new();
@@ -237,6 +265,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
                     self.center.record_assignment(arn, &entry.account_id, &principal, !deleting);
                     if deleting {
                         finished_deletions.push(entry_key(entry));
+                        ended.push((principal.clone(), entry.account_id.clone()));
                     } else {
                         entry.state = "SUCCEEDED".into();
                         entry.message = None;
@@ -271,13 +300,18 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
         Ok(false)
     }
 
-    /// Rewrites the status entries from the wanted assignments and AWS.
+    /// Rewrites the status entries from the wanted assignments and AWS; returns the
+    /// assignments that ended without orgops seeing their removal finish (a restart
+    /// between the removal and its record): live at the last record, gone from AWS now,
+    /// and not wanted any more.
     fn record_assignments(
         status: &mut PermissionSetRequestStatus,
         resolution: &Resolution,
         actual: &BTreeMap<String, Vec<Principal>>,
         now: Timestamp,
-    ) {
+    ) -> Vec<Ended> {
+        let live = |state: &str| matches!(state, "SUCCEEDED" | "REMOVING" | "DELETING");
+        let mut ended = Vec::new();
         let previous = std::mem::take(&mut status.assignments);
         let mut entries: Vec<AssignmentStatus> = Vec::new();
         for want in &resolution.wanted {
@@ -293,6 +327,9 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
             }
             let before = previous.iter().find(|e| entry_key(e) == key);
             let present = actual.get(&want.account).is_some_and(|p| p.contains(&want.principal));
+            if want.expired(now) && !present && before.is_some_and(|e| live(&e.state) && e.request_id.is_none()) {
+                ended.push((want.principal.clone(), want.account.clone()));
+            }
             let (state, request_id, message) = match before {
                 Some(e) if e.request_id.is_some() => (e.state.clone(), e.request_id.clone(), e.message.clone()),
                 _ if want.expired(now) && !present => ("EXPIRED".into(), None, None),
@@ -320,6 +357,9 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
             let principal = Principal { kind: kind_of(&entry.principal_type), id: entry.principal_id.clone() };
             if entry.state != "DELETING" {
                 if !actual.get(&entry.account_id).is_some_and(|p| p.contains(&principal)) {
+                    if live(&entry.state) {
+                        ended.push((principal, entry.account_id.clone()));
+                    }
                     continue;
                 }
                 entry.state = "REMOVING".into();
@@ -328,6 +368,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
         }
         status.assignments = entries;
         summarize(status);
+        ended
     }
 
     /// Creates, removes and expires assignments as the plan says; `true` when some
@@ -337,17 +378,26 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
         status: &mut PermissionSetRequestStatus,
         arn: &str,
         plan: &AssignmentPlan,
+        ended: &mut Vec<Ended>,
     ) -> Result<bool, Error> {
         let instance = self.instance().await?;
         let admin = self.center.admin();
         let mut running = false;
         for (principal, account, _) in &plan.expire {
             let operation = admin.unassign(&instance, arn, account, principal).await.map_err(sso_error)?;
-            running |= self.track(status, arn, account, principal, operation, "EXPIRED");
+            match self.track(status, arn, account, principal, operation, "EXPIRED") {
+                Tracked::Running => running = true,
+                Tracked::Finished => ended.push((principal.clone(), account.clone())),
+                Tracked::Failed => {}
+            }
         }
         for (principal, account) in &plan.remove {
             let operation = admin.unassign(&instance, arn, account, principal).await.map_err(sso_error)?;
-            running |= self.track(status, arn, account, principal, operation, "REMOVED");
+            match self.track(status, arn, account, principal, operation, "REMOVED") {
+                Tracked::Running => running = true,
+                Tracked::Finished => ended.push((principal.clone(), account.clone())),
+                Tracked::Failed => {}
+            }
         }
         for want in &plan.create {
             {
@@ -361,7 +411,8 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
                 }
             }
             let operation = admin.assign(&instance, arn, &want.account, &want.principal).await.map_err(sso_error)?;
-            running |= self.track(status, arn, &want.account, &want.principal, operation, "SUCCEEDED");
+            running |=
+                self.track(status, arn, &want.account, &want.principal, operation, "SUCCEEDED") == Tracked::Running;
         }
         summarize(status);
         Ok(running)
@@ -378,7 +429,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
         principal: &Principal,
         operation: Operation,
         done: &str,
-    ) -> bool {
+    ) -> Tracked {
         let creating = done == "SUCCEEDED";
         let key = (principal.kind.as_str().to_string(), principal.id.clone(), account.to_string());
         let index = match status.assignments.iter().position(|e| entry_key(e) == key) {
@@ -401,7 +452,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
                 }
                 entry.state = if creating { "IN_PROGRESS" } else { "DELETING" }.into();
                 entry.request_id = Some(operation.request_id);
-                true
+                Tracked::Running
             }
             OperationState::Succeeded => {
                 self.center.record_assignment(arn, account, principal, creating);
@@ -411,25 +462,27 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
                 if done == "REMOVED" {
                     status.assignments.remove(index);
                 }
-                false
+                Tracked::Finished
             }
             OperationState::Failed(reason) => {
                 entry.state = "FAILED".into();
                 entry.request_id = None;
                 entry.message = Some(reason);
-                false
+                Tracked::Failed
             }
         }
     }
 
     /// Writes the permission set's attributes, policies, boundary and tags where they
-    /// differ from `from`; returns what AWS now has.
+    /// differ from `from`, the inline policy with the session revocations holding now;
+    /// returns what AWS now has.
     async fn write_permission_set(
         &self,
         obj: &PermissionSetRequest,
         arn: &str,
         from: &PermissionSetState,
         diffs: &[FieldDiff],
+        revocations: &[SessionRevocation],
     ) -> Result<(PermissionSetState, Vec<String>), Error> {
         let instance = self.instance().await?;
         let admin = self.center.admin();
@@ -478,12 +531,19 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
             }
             now.customer_policies = desired.customer_policies.clone();
         }
-        if touched("permissionSet.inlinePolicy") {
-            match &desired.inline_policy {
+        if touched("permissionSet.inlinePolicy") || touched("revocations") {
+            // The user's document, with orgops's revocation statements after it.
+            let statements = revocation::statements(revocations, Timestamp::now());
+            let document = revocation::merged(desired.inline_policy.as_deref(), statements).map_err(|why| {
+                Error::terminal(format!(
+                    "a session revocation cannot be written: {why}; shorten spec.permissionSet.inlinePolicy"
+                ))
+            })?;
+            match &document {
                 Some(document) => admin.put_inline_policy(&instance, arn, document).await.map_err(sso_error)?,
                 None => admin.delete_inline_policy(&instance, arn).await.map_err(sso_error)?,
             }
-            now.inline_policy = desired.inline_policy.clone();
+            now.inline_policy = document;
             done.push("wrote the inline policy".to_string());
         }
         if touched("permissionSet.permissionsBoundary") {
@@ -539,6 +599,55 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
         }
     }
 }
+
+impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> PermissionSetKind<A, I, O, D> {
+    /// Records the session revocations that ended assignments need: the users each stood
+    /// for (a group's members now), less those who still hold the permission set in that
+    /// account through another of its assignments. One end is recorded once.
+    async fn revoke(
+        &self,
+        obj: &PermissionSetRequest,
+        status: &mut PermissionSetRequestStatus,
+        arn: &str,
+        ended: &[Ended],
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let hold = match self.revocation_hold {
+            Some(hold) => SignedDuration::try_from(hold).unwrap_or(SignedDuration::MAX),
+            None => revocation::hold(obj.spec.permission_set.session_duration.as_deref()),
+        };
+        for (principal, account) in ended {
+            let label = status.principals.iter().find(|p| p.id == principal.id).map_or_else(
+                || format!("{} {}", principal.kind.as_str().to_lowercase(), principal.id),
+                |p| format!("{} {}", p.principal_type.to_lowercase(), p.name),
+            );
+            let recorded = status.revocations.iter().any(|r| {
+                r.principal == label
+                    && r.account_id == *account
+                    && r.issued_before.parse::<Timestamp>().is_ok_and(|t| now.duration_since(t) < RECORDED_AGO)
+            });
+            if recorded {
+                continue;
+            }
+            let mut users: BTreeSet<String> =
+                self.center.users_of(principal).await.map_err(aws_error)?.into_iter().collect();
+            let remaining = self.center.assignments(arn, account).await.map_err(aws_error)?;
+            for other in remaining.iter().filter(|p| *p != principal) {
+                for user in self.center.users_of(other).await.map_err(aws_error)? {
+                    users.remove(&user);
+                }
+            }
+            if !users.is_empty() {
+                status.revocations.push(revocation::revocation(&label, account, users, now, hold));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An end seen again within this time is the same end (a pass that saw the removal
+/// finish, then the next that no longer finds the assignment).
+const RECORDED_AGO: SignedDuration = SignedDuration::from_mins(2);
 
 fn kind_of(principal_type: &str) -> crate::aws::sso_admin::PrincipalKind {
     if principal_type == "USER" {
@@ -676,8 +785,12 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
         status.permission_set_arn = Some(arn.clone());
 
         let provisioning = self.poll_provisioning(status).await?;
-        let assigning = self.poll_assignments(status, &arn).await?;
+        let mut ended = Vec::new();
+        let assigning = self.poll_assignments(status, &arn, &mut ended).await?;
         if provisioning || assigning {
+            if full {
+                self.revoke(obj, status, &arn, &ended, Timestamp::now()).await?;
+            }
             return Err(Error::waiting(format!(
                 "Identity Center is still {}",
                 if provisioning { "provisioning the permission set" } else { "changing assignments" }
@@ -695,7 +808,22 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
         let now = Timestamp::now();
         let plan = rules::assignment_plan(&resolution.wanted, &actual_assignments, &resolution.keep, now);
         diffs.extend(rules::assignment_diffs(&plan));
-        Self::record_assignments(status, &resolution, &actual_assignments, now);
+        ended.extend(Self::record_assignments(status, &resolution, &actual_assignments, now));
+        if full {
+            self.revoke(obj, status, &arn, &ended, now).await?;
+            let wanted = revocation::statements(&status.revocations, now);
+            let (_, written) = revocation::split(actual.inline_policy.as_deref());
+            if !revocation::same(&wanted, &written) {
+                let desired = revocation::describe_holding(&status.revocations, now);
+                diffs.push(FieldDiff::scheduled_with(
+                    "revocations",
+                    desired,
+                    revocation::describe(&written),
+                    EventKind::SessionsRevoked,
+                ));
+            }
+            status.revocations.retain(|r| revocation::holds(r, now));
+        }
 
         let mut problems = resolution.waiting;
         problems.extend(status.assignments.iter().filter(|a| a.state == "FAILED").map(|a| {
@@ -745,13 +873,13 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
             PermissionSetState { attributes: desired.attributes.clone(), tags, ..PermissionSetState::default() };
         self.center.record_created(&arn, created.clone()).await;
         let diffs = rules::policy_diffs(&desired, &created);
-        let (_, mut done) = self.write_permission_set(obj, &arn, &created, &diffs).await?;
+        let (_, mut done) = self.write_permission_set(obj, &arn, &created, &diffs, &[]).await?;
         status.provisioned = true;
         let resolution = self.resolve(obj, status).await?;
         let (empty, now) = (BTreeMap::new(), Timestamp::now());
         let plan = rules::assignment_plan(&resolution.wanted, &empty, &resolution.keep, now);
         Self::record_assignments(status, &resolution, &empty, now);
-        let running = self.apply_assignments(status, &arn, &plan).await?;
+        let running = self.apply_assignments(status, &arn, &plan, &mut Vec::new()).await?;
         done.insert(0, format!("created permission set {} ({arn})", spec.name));
         if !plan.create.is_empty() {
             done.push(format!("requested {} assignments", plan.create.len()));
@@ -767,7 +895,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
     ) -> Result<Progress, Error> {
         let arn = status.permission_set_arn.clone().ok_or_else(|| Error::retryable("no permission set ARN yet"))?;
         let from = self.center.state(&arn).await.map_err(aws_error)?.unwrap_or_default();
-        let (_, mut done) = self.write_permission_set(obj, &arn, &from, diffs).await?;
+        let (_, mut done) = self.write_permission_set(obj, &arn, &from, diffs, &status.revocations).await?;
         let mut running = false;
         if diffs.iter().any(|d| d.path == "assignments") {
             let resolution = self.resolve(obj, status).await?;
@@ -775,8 +903,8 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
             let mut plan = rules::assignment_plan(&resolution.wanted, &actual, &resolution.keep, Timestamp::now());
             // Only what these differences cover: expiries are made on their own, whatever
             // the drift policy; the rest only when the driver asked for them.
-            let scheduled = diffs.iter().any(|d| d.path == "assignments" && d.scheduled);
-            let unscheduled = diffs.iter().any(|d| d.path == "assignments" && !d.scheduled);
+            let scheduled = diffs.iter().any(|d| d.path == "assignments" && d.scheduled.is_some());
+            let unscheduled = diffs.iter().any(|d| d.path == "assignments" && d.scheduled.is_none());
             if !scheduled {
                 plan.expire.clear();
             }
@@ -784,10 +912,19 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
                 plan.create.clear();
                 plan.remove.clear();
             }
-            running |= self.apply_assignments(status, &arn, &plan).await?;
-            let counts =
-                [("created", plan.create.len()), ("removed", plan.remove.len()), ("expired", plan.expire.len())];
-            done.extend(counts.iter().filter(|(_, n)| *n > 0).map(|(what, n)| format!("{what} {n} assignments")));
+            let mut ended = Vec::new();
+            running |= self.apply_assignments(status, &arn, &plan, &mut ended).await?;
+            if !ended.is_empty() && obj.spec.policies.management_policy == ManagementPolicy::Full {
+                // Recorded in this pass's status (a restart before it is written finds the
+                // end again from the last status and AWS); written by the next pass, soon,
+                // which announces them (Event SessionsRevoked).
+                let before = status.revocations.len();
+                self.revoke(obj, status, &arn, &ended, Timestamp::now()).await?;
+                if status.revocations.len() > before {
+                    running = true;
+                    done.push(format!("{} session revocations to write", status.revocations.len() - before));
+                }
+            }
         }
         if rules::needs_provisioning(diffs) {
             running |= self.provision(status, &arn).await?;
@@ -797,12 +934,12 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
         Ok(if running { Progress::InProgress(message) } else { Progress::Done(message) })
     }
 
-    fn revisit_in(&self, obj: &PermissionSetRequest, _status: &PermissionSetRequestStatus) -> Option<Duration> {
+    fn revisit_in(&self, obj: &PermissionSetRequest, status: &PermissionSetRequestStatus) -> Option<Duration> {
         let now = Timestamp::now();
-        obj.spec
-            .assignments
-            .iter()
-            .filter_map(|a| a.expires_at.as_deref()?.parse::<Timestamp>().ok())
+        let expiries = obj.spec.assignments.iter().filter_map(|a| a.expires_at.as_deref()?.parse::<Timestamp>().ok());
+        let revocations_end = status.revocations.iter().filter_map(|r| r.held_until.parse::<Timestamp>().ok());
+        expiries
+            .chain(revocations_end)
             .filter(|at| *at > now)
             .map(|at| Duration::from_secs(at.duration_since(now).as_secs().max(0) as u64 + 1))
             .min()
@@ -824,7 +961,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
                 .collect(),
             ..AssignmentPlan::default()
         };
-        if self.apply_assignments(status, &arn, &plan).await? {
+        if self.apply_assignments(status, &arn, &plan, &mut Vec::new()).await? {
             return Ok(Progress::InProgress(format!(
                 "removing the assignments of permission set {}",
                 obj.spec.permission_set.name

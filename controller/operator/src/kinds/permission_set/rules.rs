@@ -220,13 +220,6 @@ fn shown<T: std::fmt::Debug>(value: &Option<T>) -> String {
     value.as_ref().map_or_else(|| "(absent)".into(), |v| format!("{v:?}"))
 }
 
-fn same_inline(desired: &str, actual: &str) -> bool {
-    match (serde_json::from_str::<Value>(desired), serde_json::from_str::<Value>(actual)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => desired == actual,
-    }
-}
-
 /// Where AWS differs from the desired permission set (tags aside), as field paths.
 pub fn policy_diffs(desired: &PermissionSetState, actual: &PermissionSetState) -> Vec<FieldDiff> {
     let mut diffs = Vec::new();
@@ -261,11 +254,8 @@ pub fn policy_diffs(desired: &PermissionSetState, actual: &PermissionSetState) -
             list(&actual.customer_policies),
         ));
     }
-    let inline_differs = match (&desired.inline_policy, &actual.inline_policy) {
-        (Some(want), Some(have)) => !same_inline(want, have),
-        (None, None) => false,
-        _ => true,
-    };
+    let inline_differs =
+        !super::revocation::same_user_part(desired.inline_policy.as_deref(), actual.inline_policy.as_deref());
     if inline_differs {
         let summary =
             |p: &Option<String>| p.as_ref().map_or("(absent)".to_string(), |p| format!("{} characters", p.len()));
@@ -296,6 +286,7 @@ pub fn needs_provisioning(diffs: &[FieldDiff]) -> bool {
                 | "permissionSet.customerManagedPolicies"
                 | "permissionSet.inlinePolicy"
                 | "permissionSet.permissionsBoundary"
+                | "revocations"
                 | "provisioning"
         )
     })

@@ -273,7 +273,7 @@ async fn an_expired_assignment_is_a_scheduled_removal_and_never_created() {
     let Observation::Present { diffs, .. } = f.kind.observe(&obj, &mut status).await.unwrap() else {
         panic!("present")
     };
-    assert!(diffs.iter().all(|d| d.scheduled && d.path == "assignments"), "{diffs:?}");
+    assert!(diffs.iter().all(|d| d.scheduled.is_some() && d.path == "assignments"), "{diffs:?}");
     f.kind.update(&obj, &mut status, &diffs).await.unwrap();
     assert!(f.sso.assigned(&arn, PROD).is_empty());
     assert_eq!(status.assignments[0].state, "EXPIRED");
@@ -480,7 +480,7 @@ fn the_assignment_plan_creates_removes_and_expires_exactly_what_differs() {
     assert_eq!(plan.expire, [(group("b"), "1".to_string(), "group b".to_string())]);
     assert_eq!(plan.remove, [(group("intruder"), "1".to_string())], "kept stays");
     let diffs = rules::assignment_diffs(&plan);
-    assert_eq!(diffs.iter().filter(|d| d.scheduled).count(), 1);
+    assert_eq!(diffs.iter().filter(|d| d.scheduled.is_some()).count(), 1);
 }
 
 #[tokio::test]
