@@ -27,6 +27,10 @@ pub struct Metrics {
     pub drifted: IntGaugeVec,
     /// 1 for each object that is not Ready.
     pub not_ready: IntGaugeVec,
+    /// The session revocations a PermissionSetRequest holds (a series only while some do).
+    pub session_revocations: IntGaugeVec,
+    /// Session revocations that could not be written (the inline policy would be too large).
+    pub session_revocations_failed: IntCounterVec,
     /// Objects refused by the platform policy, by kind.
     pub forbidden: IntCounterVec,
     /// AWS API calls by service, operation and outcome.
@@ -102,6 +106,16 @@ impl Metrics {
                 &["kind", "namespace", "name"],
             ),
             not_ready: gauge("orgops_not_ready", "1 while the object is not Ready", &["kind", "namespace", "name"]),
+            session_revocations: gauge(
+                "orgops_session_revocations",
+                "Session revocations a PermissionSetRequest holds: Denies of ended assignments' sessions",
+                &["namespace", "name"],
+            ),
+            session_revocations_failed: counter(
+                "orgops_session_revocations_failed_total",
+                "Session revocations that could not be written, by namespace",
+                &["namespace"],
+            ),
             forbidden: counter("orgops_forbidden_total", "Objects refused by the platform policy, by kind", &["kind"]),
             aws_calls: counter(
                 "orgops_aws_api_calls_total",

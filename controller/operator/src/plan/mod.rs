@@ -87,6 +87,12 @@ fn changes(diffs: &[FieldDiff]) -> Vec<Change> {
     diffs.iter().map(|d| Change { field: d.path.clone(), aws: d.actual.clone(), spec: d.desired.clone() }).collect()
 }
 
+/// How many assignments the differences end (removed from the spec, or expired): each
+/// ends with its sessions revoked.
+fn ending_assignments(diffs: &[FieldDiff]) -> usize {
+    diffs.iter().filter(|d| d.path == "assignments" && matches!(d.desired.as_str(), "(absent)" | "(expired)")).count()
+}
+
 /// What a creation makes, in a line.
 fn describe_creation(kind: &str, spec: &serde_json::Value) -> String {
     let text = |path: &str| spec.pointer(path).and_then(serde_json::Value::as_str).unwrap_or("?").to_string();
@@ -176,6 +182,14 @@ where
             }
             if !full && matches!(planned.action, Action::Change | Action::Drift) {
                 planned.message = "managementPolicy ObserveOnly: reported, never written".into();
+            }
+            let ending = ending_assignments(&diffs);
+            if full && ending > 0 {
+                let revokes = format!(
+                    "ends {ending} assignments: the sessions they issued are denied until they expire (session revocation)"
+                );
+                planned.message =
+                    if planned.message.is_empty() { revokes } else { format!("{}; {revokes}", planned.message) };
             }
         }
         Err(error) if error.class == crate::reconcile::error::ErrorClass::Waiting => {
@@ -361,4 +375,20 @@ pub async fn run(args: &PlanArgs) -> anyhow::Result<()> {
         report.unread.len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_counts_the_assignments_it_ends() {
+        let diffs = [
+            FieldDiff::new("assignments", "(absent)", "GROUP g-1 in 111122223333"),
+            FieldDiff::scheduled("assignments", "(expired)", "user jdoe in 111122223333"),
+            FieldDiff::new("assignments", "group devs in 111122223333", "(absent)"),
+            FieldDiff::new("permissionSet.sessionDuration", "PT2H", "PT1H"),
+        ];
+        assert_eq!(ending_assignments(&diffs), 2, "a removal and an expiry; a creation ends nothing");
+    }
 }

@@ -15,6 +15,7 @@ use crate::aws::{AwsError, FailureKind};
 use crate::feed::FollowsChanges;
 use crate::kinds::aws_error;
 use crate::kinds::directory::AccountDirectory;
+use crate::metrics::Metrics;
 use crate::policy::Grants;
 use crate::reconcile::ownership;
 use crate::reconcile::{
@@ -47,6 +48,8 @@ pub struct PermissionSetKind<A: SsoAdmin, I: IdentityStore, O: Organizations, D:
     /// How long a session revocation is held instead of the permission set's session
     /// duration plus [`revocation::MARGIN`] (a setting for tests).
     revocation_hold: Option<Duration>,
+    /// Where session revocations are counted (none in `orgops plan`).
+    metrics: Option<Metrics>,
 }
 
 /// An assignment that ended: its principal and account.
@@ -94,7 +97,13 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
             outstanding,
             assignments_in_flight: DEFAULT_ASSIGNMENTS_IN_FLIGHT.into(),
             revocation_hold: None,
+            metrics: None,
         }
+    }
+
+    /// The same kind, counting its session revocations in `metrics`.
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        PermissionSetKind { metrics: Some(metrics), ..self }
     }
 
     /// The same kind, holding each session revocation this long after the end.
@@ -535,6 +544,9 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
             // The user's document, with orgops's revocation statements after it.
             let statements = revocation::statements(revocations, Timestamp::now());
             let document = revocation::merged(desired.inline_policy.as_deref(), statements).map_err(|why| {
+                if let Some(metrics) = &self.metrics {
+                    metrics.session_revocations_failed.with_label_values(&[&obj.namespace().unwrap_or_default()]).inc();
+                }
                 Error::terminal(format!(
                     "a session revocation cannot be written: {why}; shorten spec.permissionSet.inlinePolicy"
                 ))
@@ -598,9 +610,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
             }
         }
     }
-}
 
-impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> PermissionSetKind<A, I, O, D> {
     /// Records the session revocations that ended assignments need: the users each stood
     /// for (a group's members now), less those who still hold the permission set in that
     /// account through another of its assignments. One end is recorded once.
@@ -617,10 +627,14 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Permi
             None => revocation::hold(obj.spec.permission_set.session_duration.as_deref()),
         };
         for (principal, account) in ended {
-            let label = status.principals.iter().find(|p| p.id == principal.id).map_or_else(
-                || format!("{} {}", principal.kind.as_str().to_lowercase(), principal.id),
-                |p| format!("{} {}", p.principal_type.to_lowercase(), p.name),
-            );
+            let kind = principal.kind.as_str().to_lowercase();
+            let known = status.principals.iter().find(|p| p.id == principal.id).map(|p| p.name.clone());
+            // A principal gone from the spec is named by the Identity Store (one read per end).
+            let name = match known {
+                Some(name) => Some(name),
+                None => self.center.principal_name(principal).await.map_err(aws_error)?,
+            };
+            let label = format!("{kind} {}", name.unwrap_or_else(|| principal.id.clone()));
             let recorded = status.revocations.iter().any(|r| {
                 r.principal == label
                     && r.account_id == *account
@@ -823,6 +837,14 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
                 ));
             }
             status.revocations.retain(|r| revocation::holds(r, now));
+            if let Some(metrics) = &self.metrics {
+                let (namespace, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+                let labels = [namespace.as_str(), name.as_str()];
+                match status.revocations.len() {
+                    0 => _ = metrics.session_revocations.remove_label_values(&labels),
+                    held => metrics.session_revocations.with_label_values(&labels).set(held as i64),
+                }
+            }
         }
 
         let mut problems = resolution.waiting;

@@ -544,3 +544,57 @@ fn the_spec_of_a_permission_set_asks_for_exactly_that_permission_set() {
     let broken = PermissionSetState { inline_policy: Some("{not json".into()), ..state };
     assert!(rules::spec_of(&broken, Default::default()).unwrap_err().contains("not JSON"));
 }
+
+#[tokio::test]
+async fn a_removed_group_s_members_lose_their_sessions_except_those_another_assignment_keeps() {
+    let f = fixture();
+    {
+        let mut state = f.sso.state.lock().unwrap();
+        state.groups.insert("payroll-oncall".into(), "g-2".into());
+        state.members.insert("g-1".into(), vec!["u-1".into(), "u-2".into()]);
+        state.members.insert("g-2".into(), vec!["u-2".into()]);
+    }
+    let to_prod = serde_json::json!([{"accountRef": "payroll-prod"}]);
+    let both = request(serde_json::json!({"assignments": [
+        {"group": "payroll-developers", "targets": to_prod}, {"group": "payroll-oncall", "targets": to_prod}
+    ]}));
+    let (mut status, _) = create(&f, &both).await;
+    let arn = status.permission_set_arn.clone().unwrap();
+    assert_eq!(f.sso.assigned(&arn, PROD).len(), 2);
+
+    // The developers' assignment leaves the spec: removed, then their sessions revoked.
+    let mut oncall_only =
+        request(serde_json::json!({"assignments": [{"group": "payroll-oncall", "targets": to_prod}]}));
+    oncall_only.metadata.generation = Some(2);
+    f.kind.begin_sweep().await.unwrap();
+    let Observation::Present { diffs, .. } = f.kind.observe(&oncall_only, &mut status).await.unwrap() else {
+        panic!("present")
+    };
+    let progress = f.kind.update(&oncall_only, &mut status, &diffs).await.unwrap();
+    assert!(matches!(progress, Progress::InProgress(ref m) if m.contains("1 session revocations")), "{progress:?}");
+    assert_eq!(f.sso.assigned(&arn, PROD), [group("g-2")]);
+    assert_eq!(status.revocations.len(), 1);
+    assert_eq!(status.revocations[0].principal, "group payroll-developers");
+    assert_eq!(status.revocations[0].user_ids, ["u-1"], "u-2 keeps the permission set in prod through on-call");
+
+    let provisions = f.sso.count("ProvisionPermissionSet");
+    let Observation::Present { diffs, .. } = f.kind.observe(&oncall_only, &mut status).await.unwrap() else {
+        panic!("present")
+    };
+    let revocations: Vec<&FieldDiff> = diffs.iter().filter(|d| d.path == "revocations").collect();
+    assert_eq!(revocations.len(), 1, "{diffs:?}");
+    assert_eq!(revocations[0].scheduled, Some(EventKind::SessionsRevoked));
+    assert!(revocations[0].desired.contains(&format!("group payroll-developers in {PROD}")), "{:?}", revocations[0]);
+    f.kind.update(&oncall_only, &mut status, &diffs).await.unwrap();
+    let document = f.sso.state.lock().unwrap().sets[&arn].inline_policy.clone().unwrap();
+    let (_, written) = revocation::split(Some(&document));
+    assert_eq!(written.len(), 1, "{document}");
+    assert_eq!(written[0]["Condition"]["StringEquals"]["identitystore:UserId"], serde_json::json!(["u-1"]));
+    assert_eq!(f.sso.count("ProvisionPermissionSet"), provisions + 1, "provisioned after the Deny");
+
+    // In sync afterwards: nothing more to write.
+    let Observation::Present { diffs, .. } = f.kind.observe(&oncall_only, &mut status).await.unwrap() else {
+        panic!("present")
+    };
+    assert!(!diffs.iter().any(|d| d.path == "revocations" || d.path == "permissionSet.inlinePolicy"), "{diffs:?}");
+}
