@@ -32,6 +32,12 @@ pub async fn store() -> StoreClient {
     StoreClient::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
 }
 
+/// A principal named by a unique attribute (`displayName`, `userName`).
+fn unique(path: &str, value: &str) -> AlternateIdentifier {
+    let attribute = UniqueAttribute::builder().attribute_path(path).attribute_value(Document::String(value.into()));
+    AlternateIdentifier::UniqueAttribute(attribute.build().unwrap())
+}
+
 /// Creates a group (unless a rerun against the same moto made it already) and returns
 /// its id.
 pub async fn create_group(name: &str) -> String {
@@ -40,19 +46,9 @@ pub async fn create_group(name: &str) -> String {
     match client.create_group().identity_store_id(&store_id).display_name(name).send().await {
         Ok(out) => out.group_id().to_string(),
         Err(_) => {
-            let unique = UniqueAttribute::builder()
-                .attribute_path("displayName")
-                .attribute_value(Document::String(name.to_string()))
-                .build()
-                .unwrap();
-            let out = client
-                .get_group_id()
-                .identity_store_id(store_id)
-                .alternate_identifier(AlternateIdentifier::UniqueAttribute(unique))
-                .send()
-                .await
-                .unwrap();
-            out.group_id().to_string()
+            let out =
+                client.get_group_id().identity_store_id(store_id).alternate_identifier(unique("displayName", name));
+            out.send().await.unwrap().group_id().to_string()
         }
     }
 }
@@ -258,19 +254,9 @@ pub async fn create_user(user_name: &str) -> String {
     match created {
         Ok(out) => out.user_id().to_string(),
         Err(_) => {
-            let unique = UniqueAttribute::builder()
-                .attribute_path("userName")
-                .attribute_value(Document::String(user_name.to_string()))
-                .build()
-                .unwrap();
-            let out = client
-                .get_user_id()
-                .identity_store_id(store_id)
-                .alternate_identifier(AlternateIdentifier::UniqueAttribute(unique))
-                .send()
-                .await
-                .unwrap();
-            out.user_id().to_string()
+            let out =
+                client.get_user_id().identity_store_id(store_id).alternate_identifier(unique("userName", user_name));
+            out.send().await.unwrap().user_id().to_string()
         }
     }
 }

@@ -41,15 +41,7 @@ fn sequence(items: &[Value], indent: usize, out: &mut String) {
                 out.push(' ');
                 out.push_str(&nested[indent + 2..]);
             }
-            Value::Array(inner) if !inner.is_empty() => {
-                out.push('\n');
-                sequence(inner, indent + 2, out);
-            }
-            scalar => {
-                out.push(' ');
-                out.push_str(&inline(scalar));
-                out.push('\n');
-            }
+            other => rest(other, indent, out),
         }
     }
 }
@@ -60,6 +52,14 @@ fn after_key(value: &Value, indent: usize, out: &mut String) {
             out.push('\n');
             mapping(map, indent + 2, out);
         }
+        other => rest(other, indent, out),
+    }
+}
+
+/// What follows a key's colon or a dash, unless it is a mapping: a sequence on the next
+/// lines, or a scalar on this one.
+fn rest(value: &Value, indent: usize, out: &mut String) {
+    match value {
         Value::Array(items) if !items.is_empty() => {
             out.push('\n');
             sequence(items, indent + 2, out);
