@@ -5,8 +5,9 @@
 //! a sweep longer than the resync, the next one starts when it ends: re-checks stretch,
 //! changes never wait for them, and orgops says so.
 
-use super::queue::{Next, WorkQueue};
+use super::queue::{Next, Priority, WorkQueue};
 use super::{Driver, KubeSide, ManagedKind};
+use crate::aws::limits::in_background;
 use crate::metrics::Metrics;
 use futures::TryStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -218,7 +219,11 @@ async fn work<K, S>(
             continue;
         };
         queue.looking_at(&work.key, Driver::<K, S>::version(&obj));
-        let next = driver.reconcile(&obj).await;
+        // Only changes use the whole AWS budget: the backlog and re-checks leave room.
+        let next = match work.priority {
+            Priority::Change => driver.reconcile(&obj).await,
+            Priority::Backlog | Priority::Recheck => in_background(driver.reconcile(&obj)).await,
+        };
         queue.done(&work.key, next);
     }
 }
@@ -243,7 +248,7 @@ async fn sweep<K, S>(
         let began = Instant::now();
         let period = settings.resync();
         metrics.resync.set(period.as_secs_f64());
-        if let Err(error) = driver.kind().begin_sweep().await {
+        if let Err(error) = in_background(driver.kind().begin_sweep()).await {
             tracing::warn!(kind = K::KIND, error = %error.message, "refreshing the shared snapshot failed");
         }
         let objects = store.state();
