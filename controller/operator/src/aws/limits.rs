@@ -6,9 +6,10 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// The share of a rate that background work (the start-up backlog, re-checks, sweeps)
-/// may take: the rest is kept for changes, which then never wait behind a saturated
-/// budget, however long the background queue.
+/// The share of a rate that background work (the start-up backlog and re-checks) may
+/// take: the rest is kept for changes, which then never wait behind a saturated budget,
+/// however long the background queue. The sweeps' shared snapshots, which changes wait
+/// on too, are read at full priority.
 pub const BACKGROUND_SHARE: f64 = 0.75;
 
 tokio::task_local! {

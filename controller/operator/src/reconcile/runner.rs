@@ -248,7 +248,8 @@ async fn sweep<K, S>(
         let began = Instant::now();
         let period = settings.resync();
         metrics.resync.set(period.as_secs_f64());
-        if let Err(error) = in_background(driver.kind().begin_sweep()).await {
+        // The sweep's shared snapshot is read at full priority: changes wait on it too.
+        if let Err(error) = driver.kind().begin_sweep().await {
             tracing::warn!(kind = K::KIND, error = %error.message, "refreshing the shared snapshot failed");
         }
         let objects = store.state();
