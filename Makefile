@@ -87,8 +87,8 @@ e2e: build
 	$(HARNESS)/env.sh up; \
 	source $(RUN_DIR)/env; \
 	export ORGOPS_HELM=$$($(HARNESS)/install-helm.sh); \
-	$(CARGO) test -p orgops-e2e -- --test-threads=4 --skip a_small_chaos_run_end_to_end && \
-	$(CARGO) test -p orgops-e2e --test chaos -- a_small_chaos_run_end_to_end
+	$(CARGO) test -p orgops-e2e --test e2e -- --test-threads=4 --skip a_small_chaos_run_end_to_end && \
+	$(CARGO) test -p orgops-e2e --test e2e -- --exact chaos::a_small_chaos_run_end_to_end
 
 ## demo: local control plane + moto + the operator + examples/, ending with `kubectl get`
 demo: build
@@ -102,7 +102,7 @@ scale:
 	trap '$(HARNESS)/env.sh down' EXIT; \
 	$(HARNESS)/env.sh up; \
 	source $(RUN_DIR)/env; \
-	ORGOPS_BINARY=$(CURDIR)/target/release/orgops $(CARGO) test -p orgops-e2e --test scale_bench -- --ignored --nocapture
+	ORGOPS_BINARY=$(CURDIR)/target/release/orgops $(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture scale_bench::
 
 ## bench: the performance run with the release build in a fresh local environment
 ## (mixed estate: convergence, idle, drift; AWS quotas; memory up to 10,000 objects);
@@ -116,9 +116,9 @@ bench:
 	source $(RUN_DIR)/env; \
 	source $(HARNESS)/versions.env; export KUBE_VERSION MOTO_VERSION; \
 	export ORGOPS_BINARY=$(CURDIR)/target/release/orgops ORGOPS_BENCH_DATE=$$(date -u +%Y-%m-%d); \
-	$(CARGO) test -p orgops-e2e --test bench -- --ignored --nocapture --test-threads=1 mixed_estate quota_mode && \
-	ORGOPS_SCALE_READ_RATE=1000 $(CARGO) test -p orgops-e2e --test scale_bench -- --ignored --nocapture && \
-	$(CARGO) test -p orgops-e2e --test bench -- --ignored --exact report
+	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture --test-threads=1 bench::mixed_estate bench::quota_mode && \
+	ORGOPS_SCALE_READ_RATE=1000 $(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture scale_bench:: && \
+	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --exact bench::report
 
 ## chaos: the reliability run with the release build in a fresh local environment (kill -9
 ## while creating, throttling and 5xx, the API server restarted, leader kills, bad input);
@@ -132,5 +132,5 @@ chaos:
 	source $(RUN_DIR)/env; \
 	source $(HARNESS)/versions.env; export KUBE_VERSION MOTO_VERSION; \
 	export ORGOPS_BINARY=$(CURDIR)/target/release/orgops ORGOPS_BENCH_DATE=$$(date -u +%Y-%m-%d); \
-	$(CARGO) test -p orgops-e2e --test chaos -- --ignored --nocapture --test-threads=1 kills faults api_server leaders bad_input && \
-	$(CARGO) test -p orgops-e2e --test chaos -- --ignored --exact report
+	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture --test-threads=1 chaos::kills chaos::faults chaos::api_server chaos::leaders chaos::bad_input && \
+	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --exact chaos::report

@@ -1,0 +1,23 @@
+//! Every end-to-end test in one binary: one link of the AWS SDK, and one pool of test
+//! threads across all of them (`make e2e` runs them four at a time, the chaos smoke run
+//! last and alone, since it stops and starts the API server).
+
+mod admission;
+mod adoption;
+mod awsaccount;
+mod baselines;
+mod bench;
+mod chaos;
+mod chart;
+mod crashes;
+mod feed;
+mod import;
+mod inventory;
+mod leader;
+mod operator;
+mod permissionsets;
+mod plan;
+mod scale;
+mod scale_bench;
+mod subdomains;
+mod validate;
