@@ -96,12 +96,20 @@ async fn a_small_chaos_run_end_to_end() {
     let out = repo_root().join("target/chaos-smoke");
     let _ = std::fs::remove_dir_all(&out);
     let small = || sizes(4, 2, 2, 0);
-    write(&out, "kills", &chaos::kills(&fresh_namespace("chaos-smoke-kills"), small(), 5, 3).await);
-    write(&out, "faults", &chaos::faults(&fresh_namespace("chaos-smoke-faults"), small(), 5).await);
+    // Four items at once, each in its own namespace with its own operator; then the one
+    // that stops the API server, alone.
+    let namespaces = ["kills", "faults", "leaders", "bad"].map(|item| fresh_namespace(&format!("chaos-smoke-{item}")));
+    let (kills, faults, leaders, bad_input) = tokio::join!(
+        chaos::kills(&namespaces[0], small(), 5, 3),
+        chaos::faults(&namespaces[1], small(), 5),
+        chaos::leaders(&namespaces[2], small(), 2, 7),
+        chaos::bad_input(&namespaces[3]),
+    );
+    for (item, run) in [("kills", kills), ("faults", faults), ("leaders", leaders), ("bad_input", bad_input)] {
+        write(&out, item, &run);
+    }
     let api = chaos::api_server(&fresh_namespace("chaos-smoke-api"), small(), Duration::from_secs(3)).await;
     write(&out, "api_server", &api);
-    write(&out, "leaders", &chaos::leaders(&fresh_namespace("chaos-smoke-leaders"), small(), 2, 7).await);
-    write(&out, "bad_input", &chaos::bad_input(&fresh_namespace("chaos-smoke-bad")).await);
     let runs = runs(&out);
     let text = chaos::report(&runs, "smoke");
     for section in ["## 1.", "## 2.", "## 3.", "## 4.", "## 5."] {
