@@ -77,7 +77,9 @@ pub async fn permission_sets_named(name: &str) -> Vec<String> {
     while let Some(page) = pages.next().await {
         for arn in page.unwrap().permission_sets() {
             let out = client.describe_permission_set().instance_arn(&instance).permission_set_arn(arn).send().await;
-            if out.unwrap().permission_set().and_then(|p| p.name()) == Some(name) {
+            // Another test may delete its permission set between the listing and this.
+            let Ok(out) = out else { continue };
+            if out.permission_set().and_then(|p| p.name()) == Some(name) {
                 found.push(arn.clone());
             }
         }
