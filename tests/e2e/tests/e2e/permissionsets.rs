@@ -552,10 +552,10 @@ async fn sessions_of_an_ended_assignment_are_denied_within_a_minute_then_the_den
     })
     .await;
     assert_eq!(object.data["status"]["revocations"][0]["principal"], format!("user {ns}-alice"));
-    assert!(
-        operator.aws_calls().get("ProvisionPermissionSet").is_some_and(|n| *n >= 1.0),
-        "provisioned after the Deny"
-    );
+    eventually(20, "provisioned after the Deny", || async {
+        operator.aws_calls().get("ProvisionPermissionSet").is_some_and(|n| *n >= 1.0).then_some(())
+    })
+    .await;
     let events = events_of(ns, "access");
     assert!(
         events
