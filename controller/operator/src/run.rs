@@ -67,6 +67,10 @@ pub struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "ORGOPS_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Reconcile only the objects matching this label selector (default: every object),
+    /// for instance to try a new version on a few objects beside the installed one.
+    #[arg(long, env = "ORGOPS_SELECTOR")]
+    pub selector: Option<String>,
     /// Objects of one kind reconciled at once.
     #[arg(long, env = "ORGOPS_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
@@ -121,7 +125,8 @@ pub struct RunArgs {
 }
 
 type Accounts = AccountKind<SdkOrganizations, SdkAccountManagement, Store<AwsAccount>>;
-type PermissionSets = PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, Store<AwsAccount>>;
+type PermissionSets =
+    PermissionSetKind<SdkSsoAdmin, SdkIdentityStore, SdkOrganizations, Store<AwsAccount>, Store<PermissionSetRequest>>;
 type Subdomains = SubdomainKind<SdkRoute53, Store<AwsAccount>, Store<SubdomainDelegation>>;
 type Baselines = BaselineKind<SdkStackSets, SdkOrganizations, Store<AwsAccount>, Client, SdkAccountManagement>;
 
@@ -206,6 +211,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         concurrency: usize::from(args.concurrency.max(1)),
         recheck_slots: usize::from(args.recheck_concurrency.clamp(1, args.concurrency.max(1))),
         resync: resync_rx,
+        selector: args.selector.clone(),
     };
     let mut account_runner = Runner::<Accounts>::new(&runner_settings);
     let account_kind = AccountKind::new(
@@ -246,7 +252,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         EnabledRegions::new(contacts.clone()),
         args.stack_set_drift_interval,
     );
-    let request_kind = PermissionSetKind::new(center, org, account_runner.store())
+    let request_kind = PermissionSetKind::new(center, org, account_runner.store(), request_runner.store())
         .with_assignments_in_flight(args.limits.assignment_concurrency.into())
         .with_revocation_hold(args.session_revocation_hold)
         .with_metrics(metrics.clone());

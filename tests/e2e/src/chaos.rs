@@ -196,7 +196,7 @@ pub async fn leaders(namespace: &str, sizes: Sizes, kills: usize, seed: u64) -> 
     let seconds = until_ready(&estate, started, Duration::from_secs(1800)).await;
     assert_nothing_twice(&estate.duplicates().await);
     let creates = |proxy: &FaultProxy| -> BTreeSet<String> {
-        proxy.write_log.lock().unwrap().iter().filter_map(|(call, body)| created(call, body)).collect()
+        proxy.write_log.lock().unwrap().iter().filter_map(|w| created(&w.call, &w.body)).collect()
     };
     let (a, b) = (creates(&proxies[0]), creates(&proxies[1]));
     let both: Vec<&String> = a.intersection(&b).collect();

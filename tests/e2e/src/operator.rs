@@ -25,6 +25,7 @@ struct Launch {
     kubeconfig: Option<PathBuf>,
     env: Vec<(String, String)>,
     lease_duration: String,
+    selector: Option<String>,
 }
 
 /// Options of a test's operator.
@@ -47,6 +48,9 @@ pub struct OperatorOptions<'a> {
     pub env: Vec<(String, String)>,
     /// `--lease-duration`.
     pub lease_duration: String,
+    /// A label selector: the operator then watches every namespace (several teams at
+    /// once) but only the objects carrying the label, and `namespace` holds its Lease.
+    pub selector: Option<String>,
 }
 
 impl<'a> OperatorOptions<'a> {
@@ -67,6 +71,7 @@ impl<'a> OperatorOptions<'a> {
             // quota runs of bench and chaos set the proxy's quotas instead).
             env: vec![("ORGOPS_ORGANIZATIONS_READ_RATE".into(), "40".into())],
             lease_duration: LEASE_DURATION.into(),
+            selector: None,
         }
     }
 }
@@ -100,6 +105,7 @@ impl Operator {
             kubeconfig: options.kubeconfig,
             env: options.env,
             lease_duration: options.lease_duration,
+            selector: options.selector,
         };
         let mut operator = Operator { child: launch.spawn(options.resync, port), port, launch };
         operator.wait_ready().await;
@@ -121,7 +127,7 @@ impl Operator {
     }
 
     /// SIGTERM, as Kubernetes stops a pod; waits up to 10 s for the exit.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -130,7 +136,8 @@ impl Operator {
                 return exit;
             }
             assert!(Instant::now() < deadline, "orgops did not stop within 10 s of SIGTERM: {}", self.log());
-            std::thread::sleep(Duration::from_millis(100));
+            // Asynchronously: a proxy on this test's runtime may be answering its last calls.
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -262,8 +269,12 @@ impl Launch {
         let binary = binary();
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let mut command = Command::new(binary);
+        match &self.selector {
+            Some(selector) => command.args(["run", "--selector", selector, "--lease-namespace", &self.namespace]),
+            None => command.args(["run", "--namespace", &self.namespace]),
+        };
         command
-            .args(["run", "--namespace", &self.namespace, "--resync", resync])
+            .args(["--resync", resync])
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
             // The lease lives in the test's namespace; a short one lets a standby lead soon.
             .args(["--lease-duration", &self.lease_duration])

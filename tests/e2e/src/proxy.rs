@@ -53,8 +53,25 @@ pub async fn killing_after(operation: &'static str) -> (String, Arc<AtomicU32>) 
 /// Calls by `service:Operation`, as a fault-injecting proxy let them reach moto.
 pub type ServiceCounts = Arc<std::sync::Mutex<std::collections::BTreeMap<String, u32>>>;
 
-/// The writes that reached moto, in order: `service:Operation` and the request body.
-pub type WriteLog = Arc<std::sync::Mutex<Vec<(String, String)>>>;
+/// A write that reached moto.
+#[derive(Clone, Debug)]
+pub struct Write {
+    /// `service:Operation`.
+    pub call: String,
+    /// The request's path: it names the resource of REST calls (Route 53's zone ids).
+    pub path: String,
+    pub body: String,
+}
+
+impl Write {
+    /// Whether the request names `resource` in its path or body.
+    pub fn names(&self, resource: &str) -> bool {
+        self.path.contains(resource) || self.body.contains(resource)
+    }
+}
+
+/// The writes that reached moto, in order.
+pub type WriteLog = Arc<std::sync::Mutex<Vec<Write>>>;
 
 /// A fault-injecting proxy: its URL, the calls that reached moto, the faults injected.
 pub struct FaultProxy {
@@ -99,10 +116,14 @@ pub async fn with_faults(faults: Faults) -> FaultProxy {
     let calls = ServiceCounts::default();
     let write_log = WriteLog::default();
     let (counter, log) = (calls.clone(), write_log.clone());
-    let hook: ServiceHook = Arc::new(move |service, operation, body| {
+    let hook: ServiceHook = Arc::new(move |service, operation, path, body| {
         let call = format!("{service}:{operation}");
         if is_write(&call) {
-            log.lock().unwrap().push((call.clone(), String::from_utf8_lossy(body).to_string()));
+            log.lock().unwrap().push(Write {
+                call: call.clone(),
+                path: path.to_string(),
+                body: String::from_utf8_lossy(body).to_string(),
+            });
         }
         *counter.lock().unwrap().entry(call).or_default() += 1
     });
@@ -112,12 +133,12 @@ pub async fn with_faults(faults: Faults) -> FaultProxy {
     FaultProxy { url, calls, write_log, injector }
 }
 
-/// Runs after moto answered, with the call's service, operation and request body.
-type ServiceHook = Arc<dyn Fn(&str, &str, &[u8]) + Send + Sync>;
+/// Runs after moto answered, with the call's service, operation, path and request body.
+type ServiceHook = Arc<dyn Fn(&str, &str, &str, &[u8]) + Send + Sync>;
 
 /// Starts the proxy to `upstream` and returns its URL.
 pub async fn start(upstream: String, hook: Hook) -> String {
-    serve(upstream, Arc::new(move |_, operation, _| hook(operation)), None).await
+    serve(upstream, Arc::new(move |_, operation, _, _| hook(operation)), None).await
 }
 
 async fn serve(upstream: String, hook: ServiceHook, injector: Option<Arc<Injector>>) -> String {
@@ -245,7 +266,7 @@ async fn forward(
             }
         }
     }
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
     parts.uri = format!("{upstream}{path}").parse().expect("upstream URL");
     // A request that reached the proxy is on the wire: it goes on to moto (and the hook
     // runs) even when the caller dies meanwhile, as it would reach AWS.
@@ -254,7 +275,7 @@ async fn forward(
         let answer = client.request(Request::from_parts(parts, Full::new(body))).await.expect("moto answers");
         let (mut parts, body) = answer.into_parts();
         let mut body = body.collect().await?.to_bytes();
-        hook(&call.service, &call.operation, &sent);
+        hook(&call.service, &call.operation, &path, &sent);
         if let Some(injector) = &injector {
             let rewritten = injector.rewrite(&call, &body);
             injector.observe(&call, &body, rewritten.is_some());

@@ -51,3 +51,13 @@ pub async fn foreign_stack_set(name: &str, tags: &[(&str, &str)]) {
     }
     request.send().await.unwrap();
 }
+
+/// Whether the stack set exists (and is not DELETED).
+pub async fn exists(name: &str) -> bool {
+    use aws_sdk_cloudformation::error::ProvideErrorMetadata;
+    match cloudformation().await.describe_stack_set().stack_set_name(name).send().await {
+        Ok(out) => out.stack_set().is_some_and(|s| s.status().is_none_or(|s| s.as_str() != "DELETED")),
+        Err(error) if error.code() == Some("StackSetNotFoundException") => false,
+        Err(error) => panic!("{error:?}"),
+    }
+}

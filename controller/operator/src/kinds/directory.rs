@@ -1,11 +1,11 @@
 //! Objects of the cluster as other kinds see them: which account an `accountRef` names,
-//! whether it is Ready, which namespace owns an account id, which SubdomainDelegations
-//! claim a domain, and what a ConfigMap holds.
+//! whether it is Ready, which namespace owns an account id, which objects claim a domain
+//! or a permission set, and what a ConfigMap holds.
 
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
-use orgops_api::{AwsAccount, SubdomainDelegation};
+use orgops_api::{AwsAccount, PermissionSetRequest, SubdomainDelegation};
 
 /// An AwsAccount as another kind needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,11 +59,7 @@ impl AccountDirectory for Store<AwsAccount> {
     }
 
     fn claims(&self, account_id: Option<&str>, email: &str) -> Vec<Claim> {
-        self.state()
-            .iter()
-            .filter(|a| a.metadata.deletion_timestamp.is_none() && claims_account(a, account_id, email))
-            .map(|a| Claim::of(a.as_ref()))
-            .collect()
+        claims_in(self, |a| claims_account(a, account_id, email))
     }
 
     fn creations_in_flight(&self) -> Vec<String> {
@@ -103,22 +99,41 @@ impl Claim {
     }
 }
 
-/// Looks up SubdomainDelegations.
-pub trait DelegationDirectory: Send + Sync + 'static {
-    /// Every object whose `spec.domain` is `domain`.
-    fn claims(&self, domain: &str) -> Vec<Claim>;
+/// Objects of one kind claiming something in AWS only one object may hold, by its key:
+/// a SubdomainDelegation its `spec.domain`, a PermissionSetRequest its
+/// `spec.permissionSet.name` (whatever either's management policy).
+pub trait ClaimDirectory: Send + Sync + 'static {
+    /// Every object, not being deleted, that claims `key`.
+    fn claims(&self, key: &str) -> Vec<Claim>;
 }
 
-impl DelegationDirectory for Store<SubdomainDelegation> {
+impl<T: ClaimDirectory> ClaimDirectory for std::sync::Arc<T> {
+    fn claims(&self, key: &str) -> Vec<Claim> {
+        self.as_ref().claims(key)
+    }
+}
+
+fn claims_in<R>(store: &Store<R>, claims: impl Fn(&R) -> bool) -> Vec<Claim>
+where
+    R: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| o.meta().deletion_timestamp.is_none() && claims(o))
+        .map(|o| Claim::of(o.as_ref()))
+        .collect()
+}
+
+impl ClaimDirectory for Store<SubdomainDelegation> {
     fn claims(&self, domain: &str) -> Vec<Claim> {
-        self.state()
-            .iter()
-            .filter(|d| d.spec.domain == domain && d.metadata.deletion_timestamp.is_none())
-            .map(|d| Claim {
-                key: format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any()),
-                created: d.metadata.creation_timestamp.as_ref().map(|t| t.0),
-            })
-            .collect()
+        claims_in(self, |d| d.spec.domain == domain)
+    }
+}
+
+impl ClaimDirectory for Store<PermissionSetRequest> {
+    fn claims(&self, name: &str) -> Vec<Claim> {
+        claims_in(self, |r| r.spec.permission_set.name == name)
     }
 }
 
@@ -230,13 +245,13 @@ pub mod fake {
         }
     }
 
-    /// SubdomainDelegations as (domain, claim).
+    /// Claims as (key, claim).
     #[derive(Default)]
-    pub struct Delegations(pub std::sync::Mutex<Vec<(String, Claim)>>);
+    pub struct Claims(pub std::sync::Mutex<Vec<(String, Claim)>>);
 
-    impl DelegationDirectory for Delegations {
-        fn claims(&self, domain: &str) -> Vec<Claim> {
-            self.0.lock().unwrap().iter().filter(|(d, _)| d == domain).map(|(_, c)| c.clone()).collect()
+    impl ClaimDirectory for Claims {
+        fn claims(&self, key: &str) -> Vec<Claim> {
+            self.0.lock().unwrap().iter().filter(|(k, _)| k == key).map(|(_, c)| c.clone()).collect()
         }
     }
 }

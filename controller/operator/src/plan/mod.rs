@@ -329,7 +329,8 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<PlanReport> {
         SdkIdentityStore::new(aws_sdk_identitystore::Client::new(&sdk), gate.clone()),
         instance,
     ));
-    let request_kind = PermissionSetKind::new(center, org.clone(), directory.clone());
+    let requests = objects::<orgops_api::PermissionSetRequest>(&head, "PermissionSetRequest")?;
+    let request_kind = PermissionSetKind::new(center, org.clone(), directory.clone(), store(&requests));
     plan_kind(&request_kind, &policy, (&head, &base), &mut out).await?;
 
     let roles = args.reads.roles();

@@ -28,6 +28,8 @@ pub struct RunnerSettings {
     /// How often a sweep re-checks every object: fixed, or set by the change feed (long
     /// while it delivers, short while it does not).
     pub resync: watch::Receiver<Duration>,
+    /// Only the objects matching this label selector (default: every object).
+    pub selector: Option<String>,
 }
 
 impl RunnerSettings {
@@ -123,13 +125,14 @@ impl<K: ManagedKind> Runner<K> {
         for _ in 0..settings.concurrency.max(1) {
             workers.spawn(work(queue.clone(), store.clone(), driver.clone(), stop.clone()));
         }
+        let selector = settings.selector.clone();
         let sweeper =
             tokio::spawn(sweep(queue.clone(), store.clone(), driver.clone(), metrics.clone(), settings, listed_rx));
         let reporter = tokio::spawn(report_progress::<K>(queue.clone(), metrics.clone()));
 
         let mut stopped = stop.clone();
         let watch_ended = tokio::select! {
-            () = feed(api, writer, queue, driver, observers, listed_tx) => true,
+            () = feed(api, selector, writer, queue, driver, observers, listed_tx) => true,
             _ = stopped.wait_for(|s| *s) => false,
         };
         if watch_ended {
@@ -147,6 +150,7 @@ impl<K: ManagedKind> Runner<K> {
 /// first list is complete.
 async fn feed<K, S>(
     api: Api<K::Resource>,
+    selector: Option<String>,
     writer: reflector::store::Writer<K::Resource>,
     queue: Arc<WorkQueue>,
     driver: Arc<Driver<K, S>>,
@@ -157,7 +161,11 @@ async fn feed<K, S>(
     S: KubeSide<K::Resource> + 'static,
 {
     let mut listing = true;
-    let events = watcher(api, watcher::Config::default()).default_backoff().modify(slim).reflect(writer);
+    let config = match &selector {
+        Some(selector) => watcher::Config::default().labels(selector),
+        None => watcher::Config::default(),
+    };
+    let events = watcher(api, config).default_backoff().modify(slim).reflect(writer);
     let mut events = std::pin::pin!(events);
     loop {
         let event = match events.try_next().await {

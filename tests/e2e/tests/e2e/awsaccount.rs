@@ -426,7 +426,7 @@ async fn a_team_deletes_only_what_it_owns_whatever_its_objects_name() {
 
     // The operator stops; two refused objects lose their status (re-applied from git,
     // say); then every object of team-b is deleted and the operator comes back.
-    team_b.terminate();
+    team_b.terminate().await;
     for name in ["by-id", "missing"] {
         let strip = kube::api::Patch::Merge(json!({"status": null}));
         api_b.patch_status(name, &kube::api::PatchParams::default(), &strip).await.unwrap();
@@ -442,12 +442,11 @@ async fn a_team_deletes_only_what_it_owns_whatever_its_objects_name() {
     eprintln!("every object of team-b gone {:.1} s after the operator restarted", started.elapsed().as_secs_f64());
 
     let writes = proxy.write_log.lock().unwrap().clone();
-    let closed: Vec<&String> =
-        writes.iter().filter(|(call, _)| call.ends_with(":CloseAccount")).map(|(_, b)| b).collect();
+    let closed: Vec<&String> = writes.iter().filter(|w| w.call.ends_with(":CloseAccount")).map(|w| &w.body).collect();
     assert_eq!(closed.len(), 2, "{closed:?}");
     assert!(closed.iter().any(|b| b.contains(&ids["adopted"])) && closed.iter().any(|b| b.contains(&ids["created"])));
     for foreign in [&observed, &untouched, &shared] {
-        let touching: Vec<_> = writes.iter().filter(|(_, body)| body.contains(foreign.as_str())).collect();
+        let touching: Vec<_> = writes.iter().filter(|w| w.names(foreign)).collect();
         assert!(touching.is_empty(), "a write to account {foreign} that team-b does not own: {touching:?}");
         assert_eq!(aws::state_of(&org, foreign).await, "ACTIVE");
         assert!(!aws::tags_of(&org, foreign).await.contains_key("orgops.dev/owner"), "{foreign}");

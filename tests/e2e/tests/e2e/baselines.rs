@@ -3,22 +3,13 @@
 //! StackSet operation for a couple of seconds, one at a time, as AWS does (see
 //! tests/harness/moto_stack_sets.py).
 
-use aws_sdk_cloudformation::error::ProvideErrorMetadata;
 use orgops_e2e::accounts::{PAYROLL, account, status_str, until_condition};
 use orgops_e2e::aws::{self, organizations};
 use orgops_e2e::operator::{Operator, OperatorOptions};
-use orgops_e2e::stack_sets::{cloudformation, instances, when_free};
+use orgops_e2e::stack_sets::{cloudformation, exists, instances, when_free};
 use orgops_e2e::{apply, client, condition, dynamic_api, eventually};
 use serde_json::json;
 use std::collections::BTreeSet;
-
-async fn stack_set_exists(name: &str) -> bool {
-    match cloudformation().await.describe_stack_set().stack_set_name(name).send().await {
-        Ok(out) => out.stack_set().is_some_and(|s| s.status().is_none_or(|s| s.as_str() != "DELETED")),
-        Err(error) if error.code() == Some("StackSetNotFoundException") => false,
-        Err(error) => panic!("{error:?}"),
-    }
-}
 
 /// A test's namespace with its AwsAccount and SecurityBaseline APIs, and its own OU
 /// (Workloads/Payroll/<namespace>), which the namespace's policy grants.
@@ -216,7 +207,7 @@ async fn a_baseline_outside_the_namespace_grants_is_forbidden_and_writes_nothing
     let names: Vec<&str> = cases.iter().map(|(name, ..)| *name).collect();
     orgops_e2e::delete_and_wait_gone(&api, &names, 10).await;
     assert!(stack_set_writes().is_empty(), "no StackSets write on delete: {:?}", calls.lock().unwrap());
-    assert!(stack_set_exists(&taken).await && stack_set_exists(&foreign).await);
+    assert!(exists(&taken).await && exists(&foreign).await);
 }
 
 #[tokio::test]
@@ -284,11 +275,11 @@ async fn deleting_a_baseline_removes_its_instances_and_stack_set_and_retain_keep
         eventually(40, "the object gone", || async { api.get_opt(name).await.unwrap().is_none().then_some(()) }).await;
     }
     let removed = format!("orgops-{ns}-removed");
-    assert!(!stack_set_exists(&removed).await, "the stack set is deleted after its instances");
+    assert!(!exists(&removed).await, "the stack set is deleted after its instances");
     let events = orgops_e2e::events_of(ns, "removed");
     assert!(events.iter().any(|(r, m)| r == "Deleted" && m.contains("deleted stack set")), "{events:?}");
     let kept = format!("orgops-{ns}-kept");
-    assert!(stack_set_exists(&kept).await);
+    assert!(exists(&kept).await);
     assert_eq!(instances(&kept).await.len(), 2, "Retain leaves everything");
 }
 

@@ -15,6 +15,7 @@ mod import;
 mod inventory;
 mod leader;
 mod operator;
+mod ownership;
 mod permissionsets;
 mod plan;
 mod scale;

@@ -21,7 +21,7 @@ async fn run_serves_endpoints_and_stops_on_sigterm() {
     let holder = |lease: Lease| lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
     assert!(!holder(leases.get("orgops").await.unwrap()).is_empty(), "the lease names its holder");
 
-    let exit = operator.terminate();
+    let exit = operator.terminate().await;
     let log = operator.log();
     assert!(exit.success(), "orgops exited with {exit}: {log}");
     assert_eq!(holder(leases.get("orgops").await.unwrap()), "", "the lease is given up on shutdown");

@@ -14,7 +14,7 @@ use crate::aws::sso_admin::{Operation, OperationState, Principal, SsoAdmin};
 use crate::aws::{AwsError, FailureKind};
 use crate::feed::FollowsChanges;
 use crate::kinds::aws_error;
-use crate::kinds::directory::AccountDirectory;
+use crate::kinds::directory::{AccountDirectory, Claim, ClaimDirectory};
 use crate::metrics::Metrics;
 use crate::policy::Grants;
 use crate::reconcile::ownership;
@@ -37,10 +37,12 @@ pub const DEFAULT_ASSIGNMENTS_IN_FLIGHT: u16 = 10;
 const IN_FLIGHT_RECHECK: Duration = Duration::from_secs(1);
 
 /// The PermissionSetRequest implementation of [`ManagedKind`].
-pub struct PermissionSetKind<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> {
+pub struct PermissionSetKind<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: ClaimDirectory> {
     center: Arc<IdentityCenter<A, I>>,
     org: Arc<OrgCache<O>>,
     directory: D,
+    /// The PermissionSetRequests claiming each permission set name.
+    requests: C,
     /// CreateAccountAssignment requests in progress, by request id.
     outstanding: Mutex<HashSet<String>>,
     /// How many may be (Identity Center allows [`DEFAULT_ASSIGNMENTS_IN_FLIGHT`]).
@@ -86,14 +88,18 @@ fn entry_key(entry: &AssignmentStatus) -> (String, String, String) {
     (entry.principal_type.clone(), entry.principal_id.clone(), entry.account_id.clone())
 }
 
-impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> PermissionSetKind<A, I, O, D> {
-    /// A kind on the shared Identity Center view, organization snapshot and AwsAccounts.
-    pub fn new(center: Arc<IdentityCenter<A, I>>, org: Arc<OrgCache<O>>, directory: D) -> Self {
+impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: ClaimDirectory>
+    PermissionSetKind<A, I, O, D, C>
+{
+    /// A kind on the shared Identity Center view, organization snapshot, AwsAccounts and
+    /// PermissionSetRequests.
+    pub fn new(center: Arc<IdentityCenter<A, I>>, org: Arc<OrgCache<O>>, directory: D, requests: C) -> Self {
         let outstanding = Mutex::new(HashSet::new());
         PermissionSetKind {
             center,
             org,
             directory,
+            requests,
             outstanding,
             assignments_in_flight: DEFAULT_ASSIGNMENTS_IN_FLIGHT.into(),
             revocation_hold: None,
@@ -677,8 +683,8 @@ fn summarize(status: &mut PermissionSetRequestStatus) {
     status.assignment_summary = Some(format!("{ready}/{total}"));
 }
 
-impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> ManagedKind
-    for PermissionSetKind<A, I, O, D>
+impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: ClaimDirectory> ManagedKind
+    for PermissionSetKind<A, I, O, D, C>
 {
     type Resource = PermissionSetRequest;
     const KIND: &'static str = "PermissionSetRequest";
@@ -698,6 +704,14 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> Manag
         }
         if let Some(session) = &spec.permission_set.session_duration {
             grants.check_session_duration("spec.permissionSet.sessionDuration", session)?;
+        }
+        let name = &spec.permission_set.name;
+        if let Some(older) = Claim::of(obj).earlier(&self.requests.claims(name)) {
+            return Err(Error::forbidden(format!(
+                "spec.permissionSet.name {name} is already claimed by PermissionSetRequest {}, which is older: one \
+                 permission set, one object, even one that only observes it",
+                older.key
+            )));
         }
         let namespace = obj.namespace().unwrap_or_default();
         let now = Timestamp::now();
@@ -1009,8 +1023,8 @@ pub fn targets_organizational_units(obj: &PermissionSetRequest) -> bool {
     obj.spec.assignments.iter().flat_map(|a| &a.targets).any(|t| t.organizational_unit.is_some())
 }
 
-impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory> FollowsChanges
-    for PermissionSetKind<A, I, O, D>
+impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: ClaimDirectory> FollowsChanges
+    for PermissionSetKind<A, I, O, D, C>
 {
     fn forget(&self, touched: &Touched) {
         match touched {

@@ -8,7 +8,7 @@ use crate::aws::fake::FakeOrg;
 use crate::aws::fake_sso::{FakeSso, sso_error};
 use crate::aws::sso_admin::{Attributes, Boundary, PolicyRef, PrincipalKind};
 use crate::kinds::directory::DirectoryEntry;
-use crate::kinds::directory::fake::Accounts as Directory;
+use crate::kinds::directory::fake::{Accounts as Directory, Claims};
 use crate::policy::{NamespacePolicy, Policy, PolicyStore};
 use crate::reconcile::NoSink;
 use crate::reconcile::error::{ErrorClass, TerminalReason};
@@ -17,11 +17,12 @@ const PROD: &str = "111100000001";
 const OUTSIDER: &str = "222200000002";
 const MANAGEMENT: &str = "000000000000";
 
-type Kind = PermissionSetKind<Arc<FakeSso>, Arc<FakeSso>, Arc<FakeOrg>, Directory>;
+type Kind = PermissionSetKind<Arc<FakeSso>, Arc<FakeSso>, Arc<FakeOrg>, Directory, Arc<Claims>>;
 
 struct Fixture {
     sso: Arc<FakeSso>,
     kind: Kind,
+    requests: Arc<Claims>,
 }
 
 fn fixture() -> Fixture {
@@ -35,7 +36,9 @@ fn fixture() -> Fixture {
     let prod = DirectoryEntry { account_id: Some(PROD.into()), ready: true };
     directory.0.insert(("payroll".into(), "payroll-prod".into()), prod);
     let center = Arc::new(IdentityCenter::new(sso.clone(), sso.clone(), None));
-    Fixture { kind: PermissionSetKind::new(center, Arc::new(OrgCache::new(org)), directory), sso }
+    let requests = Arc::new(Claims::default());
+    let kind = PermissionSetKind::new(center, Arc::new(OrgCache::new(org)), directory, requests.clone());
+    Fixture { kind, sso, requests }
 }
 
 fn request(extra: serde_json::Value) -> PermissionSetRequest {
@@ -409,6 +412,21 @@ namespaces:
         assert_eq!(f.kind.check_policy(&request(spec), &payroll_grants()).await, Ok(()));
     }
     assert_eq!(f.sso.count("CreatePermissionSet") + f.sso.count("CreateAccountAssignment"), 0);
+}
+
+#[tokio::test]
+async fn a_second_request_for_a_permission_set_is_refused_naming_the_older_one() {
+    let f = fixture();
+    let older = Claim { key: "billing/readers".into(), created: Some(Timestamp::MIN) };
+    f.requests.0.lock().unwrap().push(("PayrollDeveloper".into(), older));
+    let mine = Claim::of(&request(serde_json::json!({})));
+    f.requests.0.lock().unwrap().push(("PayrollDeveloper".into(), mine));
+    let error = f.kind.check_policy(&request(serde_json::json!({})), &payroll_grants()).await.unwrap_err();
+    assert_eq!(error.reason, TerminalReason::Forbidden);
+    assert!(error.message.contains("already claimed by PermissionSetRequest billing/readers"), "{}", error.message);
+    f.requests.0.lock().unwrap().remove(0);
+    assert_eq!(f.kind.check_policy(&request(serde_json::json!({})), &payroll_grants()).await, Ok(()));
+    assert_eq!(f.sso.log.calls().len(), 0, "no Identity Center call");
 }
 
 #[test]

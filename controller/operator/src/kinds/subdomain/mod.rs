@@ -9,7 +9,7 @@ use crate::aws::dns_view::DnsView;
 use crate::aws::route53::{ChangeState, RecordSet, Route53, Zone};
 use crate::feed::FollowsChanges;
 use crate::kinds::aws_error;
-use crate::kinds::directory::{AccountDirectory, Claim, DelegationDirectory};
+use crate::kinds::directory::{AccountDirectory, Claim, ClaimDirectory};
 use crate::policy::{Grants, ParentDomain, PolicyStore};
 use crate::reconcile::ownership;
 use crate::reconcile::{Availability, Error, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusSink};
@@ -19,14 +19,14 @@ use rules::Delegation;
 use std::sync::Arc;
 
 /// The SubdomainDelegation implementation of [`ManagedKind`].
-pub struct SubdomainKind<R: Route53, A: AccountDirectory, D: DelegationDirectory> {
+pub struct SubdomainKind<R: Route53, A: AccountDirectory, D: ClaimDirectory> {
     dns: Arc<DnsView<R>>,
     accounts: A,
     delegations: D,
     policy: Arc<PolicyStore>,
 }
 
-impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> SubdomainKind<R, A, D> {
+impl<R: Route53, A: AccountDirectory, D: ClaimDirectory> SubdomainKind<R, A, D> {
     /// A kind on the shared Route 53 view, the AwsAccounts and the other delegations.
     pub fn new(dns: Arc<DnsView<R>>, accounts: A, delegations: D, policy: Arc<PolicyStore>) -> Self {
         SubdomainKind { dns, accounts, delegations, policy }
@@ -173,7 +173,7 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> SubdomainKind<R, A
     }
 }
 
-impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> ManagedKind for SubdomainKind<R, A, D> {
+impl<R: Route53, A: AccountDirectory, D: ClaimDirectory> ManagedKind for SubdomainKind<R, A, D> {
     type Resource = SubdomainDelegation;
     const KIND: &'static str = "SubdomainDelegation";
 
@@ -390,7 +390,7 @@ impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> ManagedKind for Su
     }
 }
 
-impl<R: Route53, A: AccountDirectory, D: DelegationDirectory> FollowsChanges for SubdomainKind<R, A, D> {
+impl<R: Route53, A: AccountDirectory, D: ClaimDirectory> FollowsChanges for SubdomainKind<R, A, D> {
     fn forget(&self, touched: &Touched) {
         if let Touched::HostedZone(id) = touched {
             self.dns.forget_zone(id);

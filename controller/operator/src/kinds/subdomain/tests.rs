@@ -5,7 +5,7 @@
 use super::*;
 use crate::aws::FailureKind;
 use crate::aws::fake_route53::{FakeRoute53, route53_error};
-use crate::kinds::directory::fake::{Accounts, Delegations};
+use crate::kinds::directory::fake::{Accounts, Claims};
 use crate::policy::Policy;
 use crate::reconcile::NoSink;
 use crate::reconcile::error::{ErrorClass, TerminalReason};
@@ -17,14 +17,8 @@ const CENTRAL: &str = "999900000009";
 struct Fixture {
     route53: Arc<FakeRoute53>,
     parent_zone: String,
-    kind: SubdomainKind<Arc<FakeRoute53>, Accounts, Arc<Delegations>>,
-    delegations: Arc<Delegations>,
-}
-
-impl DelegationDirectory for Arc<Delegations> {
-    fn claims(&self, domain: &str) -> Vec<Claim> {
-        self.as_ref().claims(domain)
-    }
+    kind: SubdomainKind<Arc<FakeRoute53>, Accounts, Arc<Claims>>,
+    delegations: Arc<Claims>,
 }
 
 fn fixture() -> Fixture {
@@ -34,7 +28,7 @@ fn fixture() -> Fixture {
         "namespaces: {{payroll: {{parentDomains: [{{domain: example.com, zoneId: {parent_zone}, accountId: '{CENTRAL}'}}]}}}}"
     ))
     .unwrap();
-    let delegations = Arc::new(Delegations::default());
+    let delegations = Arc::new(Claims::default());
     let kind = SubdomainKind::new(
         Arc::new(DnsView::new(route53.clone())),
         Accounts::with("payroll", "payroll-prod", TEAM),
@@ -305,7 +299,7 @@ async fn a_parent_domain_itself_is_never_delegated() {
     let kind = SubdomainKind::new(
         Arc::new(DnsView::new(route53)),
         Accounts::with("payroll", "payroll-prod", TEAM),
-        Arc::new(Delegations::default()),
+        Arc::new(Claims::default()),
         Arc::new(PolicyStore::fixed(policy)),
     );
     let error =
