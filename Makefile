@@ -116,7 +116,7 @@ bench:
 	source $(RUN_DIR)/env; \
 	source $(HARNESS)/versions.env; export KUBE_VERSION MOTO_VERSION; \
 	export ORGOPS_BINARY=$(CURDIR)/target/release/orgops ORGOPS_BENCH_DATE=$$(date -u +%Y-%m-%d); \
-	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture --test-threads=1 bench::mixed_estate bench::quota_mode && \
+	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture --test-threads=1 bench::mixed_estate bench::quota_mode bench::session_revocation && \
 	ORGOPS_SCALE_READ_RATE=1000 $(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture scale_bench:: && \
 	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --exact bench::report
 

@@ -252,10 +252,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         EnabledRegions::new(contacts.clone()),
         args.stack_set_drift_interval,
     );
-    let request_kind = PermissionSetKind::new(center, org, account_runner.store(), request_runner.store())
-        .with_assignments_in_flight(args.limits.assignment_concurrency.into())
-        .with_revocation_hold(args.session_revocation_hold)
-        .with_metrics(metrics.clone());
+    let request_kind =
+        PermissionSetKind::new(center, org, account_runner.store(), request_runner.store(), policy.clone())
+            .with_assignments_in_flight(args.limits.assignment_concurrency.into())
+            .with_revocation_hold(args.session_revocation_hold)
+            .with_metrics(metrics.clone());
     let roles =
         MemberRoles { member_role_name: args.member_role_name.clone(), hub_role_arn: args.hub_role_arn.clone() };
     let members = Arc::new(MemberAccess::new(sdk.clone(), roles, gate.clone()));

@@ -381,6 +381,67 @@ fn cell(value: &Value) -> String {
     }
 }
 
+/// Item 7: `users` users whose assignments to `account` end at the same moment (their
+/// `expiresAt`), beside one more who keeps the permission set there. From that moment:
+/// when the Deny naming all of them was in the permission set, and when the
+/// ProvisionPermissionSet that carries it to the account reached AWS (after the inline
+/// policy write that first named them all), sampled every 100 ms.
+pub async fn revocation(namespace: &str, account: &str, users: usize, proxy: &FaultProxy) -> Value {
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    let api = dynamic_api(&client().await, namespace, "PermissionSetRequest");
+    let mut ids = Vec::new();
+    for i in 0..users {
+        ids.push(identity::create_user(&format!("{namespace}-u{i}")).await);
+    }
+    ids.sort();
+    identity::create_user(&format!("{namespace}-keeper")).await;
+    // Far enough ahead for the request to be Ready first.
+    let ends = Timestamp::now() + SignedDuration::from_secs(8 + users as i64);
+    let to = json!([{"accountId": account}]);
+    let mut assignments: Vec<Value> = (0..users)
+        .map(|i| json!({"user": format!("{namespace}-u{i}"), "expiresAt": ends.to_string(), "targets": to}))
+        .collect();
+    assignments.push(json!({"user": format!("{namespace}-keeper"), "targets": to}));
+    let request = json!({
+        "apiVersion": "orgops.dev/v1alpha1", "kind": "PermissionSetRequest",
+        "metadata": {"name": "temporary", "namespace": namespace},
+        "spec": {"permissionSet": {"name": format!("{namespace}-tmp")}, "assignments": assignments}
+    });
+    crate::apply(&api, &request).await.unwrap();
+    let arn = crate::eventually(60, "the request Ready", || async {
+        let object = api.get("temporary").await.ok()?;
+        let ready = crate::condition(&object, "Ready").is_some_and(|(s, _, _)| s == "True");
+        ready.then(|| object.data["status"]["permissionSetArn"].as_str().unwrap_or_default().to_string())
+    })
+    .await;
+    let since_end = || Timestamp::now().duration_since(ends).as_secs_f64();
+    let (mut denied, mut provisioned) = (None, None);
+    while provisioned.is_none() && since_end() < 180.0 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if denied.is_none() {
+            let statements = identity::revocation_statements(&identity::inline_policy(&arn).await);
+            if identity::denied_in(&statements, account) == ids {
+                denied = Some(since_end());
+            }
+        }
+        let writes = proxy.write_log.lock().unwrap().clone();
+        let naming_all = writes.iter().position(|w| {
+            w.call.ends_with(":PutInlinePolicyToPermissionSet") && ids.iter().all(|id| w.body.contains(id.as_str()))
+        });
+        if let Some(put) = naming_all
+            && writes[put..].iter().any(|w| w.call.ends_with(":ProvisionPermissionSet"))
+        {
+            provisioned = Some(since_end());
+        }
+    }
+    json!({
+        "users": users,
+        "deny_seconds": denied.map(|s| (s * 10.0).round() / 10.0),
+        "provisioned_seconds": provisioned.map(|s| (s * 10.0).round() / 10.0),
+        "target_seconds": 60,
+    })
+}
+
 /// The report of the runs found in `runs` (item name → its JSON), in Markdown.
 pub fn report(runs: &BTreeMap<String, Value>, header: &str) -> String {
     let mut text = format!("# Performance\n\n{header}\n");
@@ -503,6 +564,20 @@ pub fn report(runs: &BTreeMap<String, Value>, header: &str) -> String {
             calls = if operations.is_empty() { "no call".to_string() } else { operations.join(", ") },
             sweep = cell(&run["sweep_reads"]),
             changes = drift["changes"],
+        );
+    }
+    if let Some(run) = runs.get("revocation") {
+        text += &format!(
+            "\n## 7. Session revocation\n\n{users} users' assignments to one account ending at the same moment \
+             (`expiresAt`), one more user keeping the permission set there: the Deny of their sessions issued before \
+             the end was in the permission set's inline policy {deny} s after the end, and the \
+             `ProvisionPermissionSet` carrying it to the account reached AWS {provisioned} s after the end (target: \
+             {target} s). moto does not evaluate IAM policies: the Deny's effect rests on AWS's documented semantics \
+             (README, temporary access).\n",
+            users = run["users"],
+            deny = cell(&run["deny_seconds"]),
+            provisioned = cell(&run["provisioned_seconds"]),
+            target = run["target_seconds"],
         );
     }
     text

@@ -132,6 +132,29 @@ pub async fn inline_policy(arn: &str) -> String {
     out.inline_policy().unwrap_or_default().to_string()
 }
 
+/// The statements orgops wrote to revoke sessions (Sid `OrgopsRevokeSessions…`), from an
+/// inline policy document.
+pub fn revocation_statements(document: &str) -> Vec<serde_json::Value> {
+    let parsed: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
+    let statements = parsed["Statement"].as_array().cloned().unwrap_or_default();
+    statements
+        .into_iter()
+        .filter(|s| s["Sid"].as_str().is_some_and(|sid| sid.starts_with("OrgopsRevokeSessions")))
+        .collect()
+}
+
+/// The user ids revocation statements deny in an account, sorted.
+pub fn denied_in(statements: &[serde_json::Value], account: &str) -> Vec<String> {
+    let mut users: Vec<String> = statements
+        .iter()
+        .filter(|s| s["Condition"]["StringEquals"]["aws:PrincipalAccount"] == account)
+        .flat_map(|s| s["Condition"]["StringEquals"]["identitystore:UserId"].as_array().cloned().unwrap_or_default())
+        .filter_map(|u| u.as_str().map(str::to_string))
+        .collect();
+    users.sort();
+    users
+}
+
 /// The permission set's boundary, as its managed policy ARN or customer policy name.
 pub async fn boundary(arn: &str) -> Option<String> {
     let (instance, _) = instance().await;

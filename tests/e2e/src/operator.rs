@@ -121,6 +121,12 @@ impl Operator {
         self.wait_ready().await;
     }
 
+    /// Replaces the platform policy file: the operator reads it again when its
+    /// modification time changes.
+    pub fn set_policy(&self, yaml: &str) {
+        std::fs::write(&self.launch.policy, yaml).unwrap();
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()

@@ -330,7 +330,7 @@ pub async fn plan(args: &PlanArgs) -> anyhow::Result<PlanReport> {
         instance,
     ));
     let requests = objects::<orgops_api::PermissionSetRequest>(&head, "PermissionSetRequest")?;
-    let request_kind = PermissionSetKind::new(center, org.clone(), directory.clone(), store(&requests));
+    let request_kind = PermissionSetKind::new(center, org.clone(), directory.clone(), store(&requests), policy.clone());
     plan_kind(&request_kind, &policy, (&head, &base), &mut out).await?;
 
     let roles = args.reads.roles();

@@ -1,11 +1,13 @@
 //! `make bench`: the mixed estate (1,000 AwsAccounts in 10 OUs, 200 PermissionSetRequests
 //! × 5 accounts, 100 SubdomainDelegations, 5 SecurityBaselines) converged cold, left
-//! idle, drifted, then AwsAccounts under AWS's quotas; the memory run is `scale_bench`.
+//! idle, drifted, then AwsAccounts under AWS's quotas, then sessions revoked when
+//! assignments end; the memory run is `scale_bench`.
 //! Each item writes `target/bench/<item>.json`; `report` writes `docs/performance.md`
 //! from them. The items are ignored tests, run by `make bench` with the release build;
 //! `a_small_bench_runs_end_to_end` runs them all on a few objects in `make test`, so they
 //! cannot rot.
 
+use orgops_e2e::accounts::PAYROLL;
 use orgops_e2e::bench;
 use orgops_e2e::estate::{Estate, Sizes, fresh_namespace};
 use orgops_e2e::faults::Faults;
@@ -43,7 +45,7 @@ fn raised_limits() -> Vec<String> {
 }
 
 /// What `make bench` writes, one JSON file each.
-const ITEMS: [&str; 6] = ["converge", "idle", "drift", "memory", "quota", "feed"];
+const ITEMS: [&str; 7] = ["converge", "idle", "drift", "memory", "quota", "feed", "revocation"];
 
 fn write(dir: &Path, item: &str, value: &Value) {
     std::fs::create_dir_all(dir).unwrap();
@@ -105,6 +107,20 @@ async fn quota(ns: &str, accounts: usize, out: &Path) {
     write(out, "quota", &bench::quota(&estate, &proxy).await);
 }
 
+/// Item 7: assignments of `users` users ending at once, and the Deny of their sessions.
+async fn revocation(ns: &str, users: usize, out: &Path) {
+    orgops_e2e::requests::setup(ns).await;
+    let org = orgops_e2e::aws::organizations().await;
+    let email = format!("revoke@{ns}.example.com");
+    let account = orgops_e2e::aws::create_account_in(&org, "revoke", &email, PAYROLL).await;
+    let proxy = with_faults(Faults::default()).await;
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.aws_endpoint = Some(proxy.url.clone());
+    options.extra_args = raised_limits();
+    let _operator = Operator::start(options).await;
+    write(out, "revocation", &bench::revocation(ns, &account, users, &proxy).await);
+}
+
 fn bench_dir() -> PathBuf {
     repo_root().join("target/bench")
 }
@@ -121,6 +137,12 @@ async fn mixed_estate() {
 #[ignore = "minutes: `make bench`"]
 async fn quota_mode() {
     quota(&fresh_namespace("bench-quota"), 200, &bench_dir()).await;
+}
+
+#[tokio::test]
+#[ignore = "minutes: `make bench`"]
+async fn session_revocation() {
+    revocation(&fresh_namespace("bench-revoke"), 10, &bench_dir()).await;
 }
 
 #[tokio::test]
@@ -150,11 +172,17 @@ async fn a_small_bench_runs_end_to_end() {
     let sizes = Sizes { accounts: 4, ous: 2, requests: 2, accounts_per_request: 2, delegations: 2, baselines: 1 };
     mixed(&fresh_namespace("bench-smoke"), sizes, "5s", 4, Duration::from_secs(25), &out).await;
     quota(&fresh_namespace("bench-smoke-quota"), 4, &out).await;
+    revocation(&fresh_namespace("bench-smoke-revoke"), 2, &out).await;
     let runs = runs(&out);
     let text = bench::report(&runs, "smoke");
-    for section in
-        ["## 1. Cold convergence", "## 2. Idle", "## 3. Drift", "## 5. Under AWS's quotas", "## 6. The change feed"]
-    {
+    for section in [
+        "## 1. Cold convergence",
+        "## 2. Idle",
+        "## 3. Drift",
+        "## 5. Under AWS's quotas",
+        "## 6. The change feed",
+        "## 7. Session revocation",
+    ] {
         assert!(text.contains(section), "{section} missing:\n{text}");
     }
     let drift = &runs["drift"];
@@ -163,5 +191,6 @@ async fn a_small_bench_runs_end_to_end() {
     for kind in runs["idle"]["kinds"].as_array().unwrap() {
         assert_eq!(kind["writes"], 0);
     }
+    assert!(runs["revocation"]["provisioned_seconds"].is_number(), "the Deny provisioned: {}", runs["revocation"]);
     eprintln!("{text}");
 }

@@ -2,7 +2,7 @@
 //! (with the harness's Identity Center extension) as AWS.
 
 use orgops_e2e::accounts::{PAYROLL, account, status_str, until_condition};
-use orgops_e2e::identity;
+use orgops_e2e::identity::{self, denied_in, revocation_statements};
 use orgops_e2e::operator::{Operator, OperatorOptions};
 use orgops_e2e::requests::{self, permission_set_name, request};
 use orgops_e2e::{apply, condition, events_of, eventually, kubectl};
@@ -464,28 +464,6 @@ async fn an_idle_resync_of_requests_over_five_accounts_reads_only_what_it_must()
     assert_eq!(writes, 0, "an idle resync writes nothing: {spent:?}");
 }
 
-/// The statements orgops wrote to revoke sessions, from the inline policy.
-fn revocation_statements(document: &str) -> Vec<serde_json::Value> {
-    let parsed: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
-    let statements = parsed["Statement"].as_array().cloned().unwrap_or_default();
-    statements
-        .into_iter()
-        .filter(|s| s["Sid"].as_str().is_some_and(|sid| sid.starts_with("OrgopsRevokeSessions")))
-        .collect()
-}
-
-/// The user ids a revocation statement denies in an account, if it denies any there.
-fn denied_in(statements: &[serde_json::Value], account: &str) -> Vec<String> {
-    let mut users: Vec<String> = statements
-        .iter()
-        .filter(|s| s["Condition"]["StringEquals"]["aws:PrincipalAccount"] == account)
-        .flat_map(|s| s["Condition"]["StringEquals"]["identitystore:UserId"].as_array().cloned().unwrap_or_default())
-        .filter_map(|u| u.as_str().map(str::to_string))
-        .collect();
-    users.sort();
-    users
-}
-
 /// Temporary access that really ends: a user's assignment expiring, then a group's
 /// assignment removed from the spec while another user keeps the permission set in the
 /// account. Each time the inline policy gains a Deny of exactly the users who lost access
@@ -600,4 +578,56 @@ async fn sessions_of_an_ended_assignment_are_denied_within_a_minute_then_the_den
     let object = api.get("access").await.unwrap();
     assert!(object.data["status"]["revocations"].is_null(), "{}", object.data["status"]);
     assert_eq!(identity::assignments(&arn, &account_id).await, std::slice::from_ref(&dave));
+}
+
+/// The platform policy withdraws an organizational unit from the namespace: the request's
+/// assignment in an account of that OU is removed, the user's sessions there are denied,
+/// its assignment in a still-granted account stays, and the request is then refused for
+/// the withdrawn target, writing nothing more.
+#[tokio::test]
+async fn a_grant_the_platform_policy_withdraws_ends_its_assignments_and_their_sessions() {
+    let ns = "psr-withdrawn";
+    let (_, api) = requests::setup(ns).await;
+    let org = orgops_e2e::aws::organizations().await;
+    let billing = "Workloads/Billing";
+    let lost = orgops_e2e::aws::create_account_in(&org, "withdrawn", "lost@psr-withdrawn.example.com", billing).await;
+    let kept = orgops_e2e::aws::create_account_in(&org, "kept", "kept@psr-withdrawn.example.com", PAYROLL).await;
+    let erin = identity::create_user(&format!("{ns}-erin")).await;
+    let grant = |ous: &str| format!("namespaces:\n  {ns}:\n    organizationalUnits: [{ous}]\n");
+    let mut options = OperatorOptions::new(ns, &[PAYROLL]);
+    options.policy = grant(&format!("\"{PAYROLL}\", \"{billing}\""));
+    options.extra_args = ["--poll-interval", "1s"].map(String::from).to_vec();
+    let operator = Operator::start(options).await;
+    let targets = json!([{"organizationalUnit": billing}, {"accountId": kept}]);
+    let spec = json!({"assignments": [{"user": format!("{ns}-erin"), "targets": targets}]});
+    apply(&api, &request(ns, "access", spec)).await.unwrap();
+    let object = until_condition(&api, "access", "Ready", "True", "Available").await;
+    let arn = status_str(&object, "permissionSetArn");
+    assert_eq!(identity::assignments(&arn, &lost).await, std::slice::from_ref(&erin));
+
+    operator.set_policy(&grant(&format!("\"{PAYROLL}\"")));
+    let withdrawn = std::time::Instant::now();
+    let statements = eventually(60, "erin's sessions in the withdrawn account denied", || async {
+        let statements = revocation_statements(&identity::inline_policy(&arn).await);
+        (denied_in(&statements, &lost) == [erin.clone()]).then_some(statements)
+    })
+    .await;
+    eprintln!(
+        "the Deny was in the permission set {:.1} s after the grant was withdrawn",
+        withdrawn.elapsed().as_secs_f64()
+    );
+    assert!(denied_in(&statements, &kept).is_empty(), "the account still granted is not denied");
+    assert!(identity::assignments(&arn, &lost).await.is_empty(), "the withdrawn assignment is removed");
+    assert_eq!(identity::assignments(&arn, &kept).await, std::slice::from_ref(&erin), "the granted one stays");
+    let object = until_condition(&api, "access", "Synced", "False", "Forbidden").await;
+    let (_, _, message) = condition(&object, "Synced").unwrap();
+    assert!(message.contains("spec.assignments[0].targets[0].organizationalUnit"), "{message}");
+    let events = events_of(ns, "access");
+    assert!(events.iter().any(|(r, m)| r == "SessionsRevoked" && m.contains(&lost)), "{events:?}");
+    let writes = |calls: &std::collections::BTreeMap<String, f64>| -> f64 {
+        calls.iter().filter(|(op, _)| orgops_e2e::proxy::is_write(op)).map(|(_, n)| n).sum()
+    };
+    let before = writes(&operator.aws_calls());
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert_eq!(writes(&operator.aws_calls()), before, "a refused request writes nothing more");
 }

@@ -16,14 +16,14 @@ use crate::feed::FollowsChanges;
 use crate::kinds::aws_error;
 use crate::kinds::directory::{AccountDirectory, Claim, ClaimDirectory};
 use crate::metrics::Metrics;
-use crate::policy::Grants;
+use crate::policy::{Grants, PolicyStore};
 use crate::reconcile::ownership;
 use crate::reconcile::{
     Availability, Error, EventKind, FieldDiff, Linked, ManagedKind, Observation, Progress, StatusSink,
 };
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::ResourceExt;
-use orgops_api::permission_set::{AssignmentStatus, ResolvedPrincipal, SessionRevocation};
+use orgops_api::permission_set::{AssignmentStatus, AssignmentTarget, ResolvedPrincipal, SessionRevocation};
 use orgops_api::{ManagementPolicy, PermissionSetRequest, PermissionSetRequestStatus};
 use rules::{AssignmentPlan, PrincipalSpec, Wanted};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -43,6 +43,8 @@ pub struct PermissionSetKind<A: SsoAdmin, I: IdentityStore, O: Organizations, D:
     directory: D,
     /// The PermissionSetRequests claiming each permission set name.
     requests: C,
+    /// The platform policy: a target it no longer grants loses its assignments.
+    policy: Arc<PolicyStore>,
     /// CreateAccountAssignment requests in progress, by request id.
     outstanding: Mutex<HashSet<String>>,
     /// How many may be (Identity Center allows [`DEFAULT_ASSIGNMENTS_IN_FLIGHT`]).
@@ -66,6 +68,7 @@ enum Tracked {
 }
 
 /// The assignments the spec asks for, as far as they resolve now.
+#[derive(Default)]
 struct Resolution {
     wanted: Vec<Wanted>,
     /// Principals whose name did not resolve this time, by their last known id: their
@@ -73,6 +76,9 @@ struct Resolution {
     keep: BTreeSet<Principal>,
     /// Why some assignments cannot be made yet (a principal or an account not found).
     waiting: Vec<String>,
+    /// The refusals of targets the platform policy no longer grants (a grant withdrawn):
+    /// they resolve to no assignment, so theirs are removed.
+    withdrawn: Vec<Error>,
 }
 
 /// An sso-admin error: ConflictException means another operation on the same permission
@@ -84,6 +90,22 @@ fn sso_error(error: AwsError) -> Error {
     aws_error(error)
 }
 
+/// The accounts where the object's persisted status lists an assignment AWS holds (or
+/// is still removing) or a session revocation still held, when the object owns its
+/// permission set: what a withdrawn grant still has to end there.
+fn held_accounts(obj: &PermissionSetRequest, now: Timestamp) -> BTreeSet<String> {
+    let Some(status) = obj.status.as_ref().filter(|s| s.owned == Some(true)) else { return BTreeSet::new() };
+    let assigned = status.assignments.iter().filter(|e| is_live(&e.state)).map(|e| &e.account_id);
+    let held = |r: &&SessionRevocation| r.held_until.parse::<Timestamp>().is_ok_and(|until| until > now);
+    let revoked = status.revocations.iter().filter(held).map(|r| &r.account_id);
+    assigned.chain(revoked).cloned().collect()
+}
+
+/// Whether an assignment in this state exists in AWS.
+fn is_live(state: &str) -> bool {
+    matches!(state, "SUCCEEDED" | "REMOVING" | "DELETING")
+}
+
 fn entry_key(entry: &AssignmentStatus) -> (String, String, String) {
     (entry.principal_type.clone(), entry.principal_id.clone(), entry.account_id.clone())
 }
@@ -91,15 +113,22 @@ fn entry_key(entry: &AssignmentStatus) -> (String, String, String) {
 impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: ClaimDirectory>
     PermissionSetKind<A, I, O, D, C>
 {
-    /// A kind on the shared Identity Center view, organization snapshot, AwsAccounts and
-    /// PermissionSetRequests.
-    pub fn new(center: Arc<IdentityCenter<A, I>>, org: Arc<OrgCache<O>>, directory: D, requests: C) -> Self {
+    /// A kind on the shared Identity Center view, organization snapshot, AwsAccounts,
+    /// PermissionSetRequests and platform policy.
+    pub fn new(
+        center: Arc<IdentityCenter<A, I>>,
+        org: Arc<OrgCache<O>>,
+        directory: D,
+        requests: C,
+        policy: Arc<PolicyStore>,
+    ) -> Self {
         let outstanding = Mutex::new(HashSet::new());
         PermissionSetKind {
             center,
             org,
             directory,
             requests,
+            policy,
             outstanding,
             assignments_in_flight: DEFAULT_ASSIGNMENTS_IN_FLIGHT.into(),
             revocation_hold: None,
@@ -122,6 +151,75 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
         PermissionSetKind { assignments_in_flight: limit, ..self }
     }
 
+    /// Whether the platform policy lets the namespace assign to this target (`field`).
+    async fn check_target(
+        &self,
+        namespace: &str,
+        grants: &Grants,
+        field: &str,
+        target: &AssignmentTarget,
+    ) -> Result<(), Error> {
+        if grants.policy.admin {
+            return Ok(());
+        }
+        let account = match (&target.account_ref, &target.account_id, &target.organizational_unit) {
+            (Some(name), _, _) => self.directory.account(namespace, name).and_then(|e| e.account_id),
+            (_, Some(id), _) => Some(id.clone()),
+            (_, _, Some(ou)) => {
+                let path = if ou.starts_with("ou-") || ou.starts_with("r-") {
+                    self.org.ensure_loaded().await.map_err(aws_error)?;
+                    self.org.read(|s| s.ou_path(ou))
+                } else {
+                    Some(ou.clone())
+                };
+                return match path {
+                    Some(path) => grants.check_organizational_unit(&format!("{field}.organizationalUnit"), &path),
+                    None => Ok(()),
+                };
+            }
+            _ => None,
+        };
+        let Some(account) = account else { return Ok(()) };
+        self.org.ensure_loaded().await.map_err(aws_error)?;
+        if self.org.read(|s| s.management_account() == Some(account.as_str())) {
+            return Err(Error::forbidden(format!(
+                "{field} is the management account {account}: only an admin namespace may assign there \
+                 (a delegated Identity Center administrator cannot manage it anyway)"
+            )));
+        }
+        if target.account_ref.is_some()
+            || self.directory.owned_by(namespace, &account)
+            || grants.grants_account(&account)
+        {
+            return Ok(());
+        }
+        let path = self.org.read(|s| s.parent_of(&account).and_then(|p| s.ou_path(p)));
+        if path.as_deref().is_some_and(|p| grants.check_organizational_unit("", p).is_ok()) {
+            return Ok(());
+        }
+        Err(Error::forbidden(format!(
+            "{field}.accountId {account} is not an account of namespace {namespace:?} (no AwsAccount in it manages \
+             it), nor listed or inside an organizational unit the platform policy grants it"
+        )))
+    }
+
+    /// The accounts a target names now, as far as the cluster and the organization
+    /// snapshot know them (no AWS call).
+    fn accounts_named(&self, namespace: &str, target: &AssignmentTarget) -> Vec<String> {
+        if let Some(name) = &target.account_ref {
+            return self.directory.account(namespace, name).and_then(|e| e.account_id).into_iter().collect();
+        }
+        if let Some(id) = &target.account_id {
+            return vec![id.clone()];
+        }
+        let Some(ou) = &target.organizational_unit else { return Vec::new() };
+        self.org.read(|s| {
+            s.resolve_ou(ou)
+                .map(|id| s.accounts_under(&id).into_iter().map(|a| a.id.clone()).collect())
+                .unwrap_or_default()
+        })
+    }
+
     async fn instance(&self) -> Result<String, Error> {
         Ok(self.center.instance().await.map_err(aws_error)?.arn)
     }
@@ -134,7 +232,8 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
         status: &mut PermissionSetRequestStatus,
     ) -> Result<Resolution, Error> {
         let namespace = obj.namespace().unwrap_or_default();
-        let mut resolution = Resolution { wanted: Vec::new(), keep: BTreeSet::new(), waiting: Vec::new() };
+        let grants = self.policy.grants(&namespace);
+        let mut resolution = Resolution::default();
         let mut principals = Vec::new();
         let needs_org = obj.spec.assignments.iter().flat_map(|a| &a.targets).any(|t| t.organizational_unit.is_some());
         if needs_org {
@@ -175,6 +274,12 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
                 None => None,
             };
             for (t, target) in assignment.targets.iter().enumerate() {
+                let field = format!("spec.assignments[{index}].targets[{t}]");
+                if let Err(refused) = self.check_target(&namespace, &grants, &field, target).await {
+                    // A grant withdrawn (see check_policy): its assignments go.
+                    resolution.withdrawn.push(refused);
+                    continue;
+                }
                 let accounts: Vec<String> = if let Some(name) = &target.account_ref {
                     match self.directory.account(&namespace, name) {
                         Some(entry) if entry.ready && entry.account_id.is_some() => {
@@ -325,7 +430,6 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
         actual: &BTreeMap<String, Vec<Principal>>,
         now: Timestamp,
     ) -> Vec<Ended> {
-        let live = |state: &str| matches!(state, "SUCCEEDED" | "REMOVING" | "DELETING");
         let mut ended = Vec::new();
         let previous = std::mem::take(&mut status.assignments);
         let mut entries: Vec<AssignmentStatus> = Vec::new();
@@ -342,7 +446,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
             }
             let before = previous.iter().find(|e| entry_key(e) == key);
             let present = actual.get(&want.account).is_some_and(|p| p.contains(&want.principal));
-            if want.expired(now) && !present && before.is_some_and(|e| live(&e.state) && e.request_id.is_none()) {
+            if want.expired(now) && !present && before.is_some_and(|e| is_live(&e.state) && e.request_id.is_none()) {
                 ended.push((want.principal.clone(), want.account.clone()));
             }
             let (state, request_id, message) = match before {
@@ -372,7 +476,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
             let principal = Principal { kind: kind_of(&entry.principal_type), id: entry.principal_id.clone() };
             if entry.state != "DELETING" {
                 if !actual.get(&entry.account_id).is_some_and(|p| p.contains(&principal)) {
-                    if live(&entry.state) {
+                    if is_live(&entry.state) {
                         ended.push((principal, entry.account_id.clone()));
                     }
                     continue;
@@ -715,7 +819,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
         }
         let namespace = obj.namespace().unwrap_or_default();
         let now = Timestamp::now();
-        let admin = grants.policy.admin;
+        let (mut granted_targets, mut refused_targets) = (Vec::new(), Vec::new());
         for (index, assignment) in spec.assignments.iter().enumerate() {
             if let Some(text) = &assignment.expires_at {
                 let field = format!("spec.assignments[{index}].expiresAt");
@@ -725,51 +829,28 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
             }
             for (t, target) in assignment.targets.iter().enumerate() {
                 let field = format!("spec.assignments[{index}].targets[{t}]");
-                let account = match (&target.account_ref, &target.account_id, &target.organizational_unit) {
-                    (Some(name), _, _) => self.directory.account(&namespace, name).and_then(|e| e.account_id),
-                    (_, Some(id), _) => Some(id.clone()),
-                    (_, _, Some(ou)) => {
-                        if admin {
-                            continue;
-                        }
-                        let path = if ou.starts_with("ou-") || ou.starts_with("r-") {
-                            self.org.ensure_loaded().await.map_err(aws_error)?;
-                            self.org.read(|s| s.ou_path(ou))
-                        } else {
-                            Some(ou.clone())
-                        };
-                        if let Some(path) = path {
-                            grants.check_organizational_unit(&format!("{field}.organizationalUnit"), &path)?;
-                        }
-                        continue;
-                    }
-                    _ => None,
-                };
-                let Some(account) = account else { continue };
-                if admin {
-                    continue;
+                match self.check_target(&namespace, grants, &field, target).await {
+                    Ok(()) => granted_targets.push(target),
+                    Err(refused) => refused_targets.push((refused, target)),
                 }
-                self.org.ensure_loaded().await.map_err(aws_error)?;
-                if self.org.read(|s| s.management_account() == Some(account.as_str())) {
-                    return Err(Error::forbidden(format!(
-                        "{field} is the management account {account}: only an admin namespace may assign there \
-                         (a delegated Identity Center administrator cannot manage it anyway)"
-                    )));
-                }
-                if target.account_ref.is_some()
-                    || self.directory.owned_by(&namespace, &account)
-                    || grants.grants_account(&account)
-                {
-                    continue;
-                }
-                let path = self.org.read(|s| s.parent_of(&account).and_then(|p| s.ou_path(p)));
-                let in_granted_ou = path.as_deref().is_some_and(|p| grants.check_organizational_unit("", p).is_ok());
-                if !in_granted_ou {
-                    return Err(Error::forbidden(format!(
-                        "{field}.accountId {account} is not an account of namespace {namespace:?} (no AwsAccount in it \
-                         manages it), nor listed or inside an organizational unit the platform policy grants it"
-                    )));
-                }
+            }
+        }
+        if refused_targets.is_empty() {
+            return Ok(());
+        }
+        // A target the platform policy no longer grants, where this object still holds
+        // assignments (or session revocations) no granted target covers, is a grant
+        // withdrawn: the pass goes on without it, so those assignments are removed and
+        // their sessions denied; observe then reports the refusal. Once nothing is held
+        // there, the same target is refused here like any other.
+        self.org.ensure_loaded().await.map_err(aws_error)?;
+        let granted: BTreeSet<String> =
+            granted_targets.into_iter().flat_map(|t| self.accounts_named(&namespace, t)).collect();
+        let live = held_accounts(obj, now);
+        for (refused, target) in refused_targets {
+            let withdrawn = self.accounts_named(&namespace, target);
+            if !withdrawn.iter().any(|a| live.contains(a) && !granted.contains(a)) {
+                return Err(refused);
             }
         }
         Ok(())
@@ -861,6 +942,13 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
             }
         }
 
+        if diffs.is_empty()
+            && let Some(refused) = resolution.withdrawn.into_iter().next()
+        {
+            // A withdrawn grant's assignments are gone and their sessions denied: what is
+            // left is the refusal, and a refused object writes nothing more.
+            return Err(refused);
+        }
         let mut problems = resolution.waiting;
         problems.extend(status.assignments.iter().filter(|a| a.state == "FAILED").map(|a| {
             format!(
@@ -988,7 +1076,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
         _owned: &ownership::Owned,
     ) -> Result<Progress, Error> {
         let arn = status.permission_set_arn.clone().ok_or_else(|| Error::retryable("no permission set ARN yet"))?;
-        let resolution = Resolution { wanted: Vec::new(), keep: BTreeSet::new(), waiting: Vec::new() };
+        let resolution = Resolution::default();
         let actual = self.actual_assignments(&arn, &resolution, status).await?;
         let plan = AssignmentPlan {
             remove: actual

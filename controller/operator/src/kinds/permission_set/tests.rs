@@ -21,6 +21,7 @@ type Kind = PermissionSetKind<Arc<FakeSso>, Arc<FakeSso>, Arc<FakeOrg>, Director
 
 struct Fixture {
     sso: Arc<FakeSso>,
+    org: Arc<FakeOrg>,
     kind: Kind,
     requests: Arc<Claims>,
 }
@@ -37,8 +38,13 @@ fn fixture() -> Fixture {
     directory.0.insert(("payroll".into(), "payroll-prod".into()), prod);
     let center = Arc::new(IdentityCenter::new(sso.clone(), sso.clone(), None));
     let requests = Arc::new(Claims::default());
-    let kind = PermissionSetKind::new(center, Arc::new(OrgCache::new(org)), directory, requests.clone());
-    Fixture { kind, sso, requests }
+    let payroll =
+        NamespacePolicy { organizational_units: vec!["Workloads/Payroll".into()], ..NamespacePolicy::default() };
+    let policy = Policy { namespaces: [("payroll".to_string(), payroll)].into(), ..Policy::default() };
+    let policy = Arc::new(PolicyStore::fixed(policy));
+    let kind =
+        PermissionSetKind::new(center, Arc::new(OrgCache::new(org.clone())), directory, requests.clone(), policy);
+    Fixture { kind, sso, org, requests }
 }
 
 fn request(extra: serde_json::Value) -> PermissionSetRequest {
@@ -179,7 +185,8 @@ async fn a_conflict_with_another_running_operation_is_a_wait_and_throttling_a_re
 async fn at_most_ten_assignments_are_outstanding() {
     let f = fixture();
     let accounts: Vec<String> = (0..12).map(|i| format!("3333000000{i:02}")).collect();
-    for _ in &accounts {
+    for account in &accounts {
+        f.org.add_account(account, &format!("{account}@example.com"), "ou-root-payr0000");
         f.sso.script(vec![OperationState::InProgress]);
     }
     let targets: Vec<serde_json::Value> = accounts.iter().map(|a| serde_json::json!({"accountId": a})).collect();
@@ -427,6 +434,50 @@ async fn a_second_request_for_a_permission_set_is_refused_naming_the_older_one()
     f.requests.0.lock().unwrap().remove(0);
     assert_eq!(f.kind.check_policy(&request(serde_json::json!({})), &payroll_grants()).await, Ok(()));
     assert_eq!(f.sso.log.calls().len(), 0, "no Identity Center call");
+}
+
+/// A request that owns its permission set, with a live assignment in `account`.
+fn holding(spec: serde_json::Value, account: &str) -> PermissionSetRequest {
+    let mut obj = request(spec);
+    obj.status = Some(PermissionSetRequestStatus {
+        owned: Some(true),
+        assignments: vec![AssignmentStatus {
+            principal_type: "GROUP".into(),
+            principal_id: "g-1".into(),
+            principal: None,
+            account_id: account.into(),
+            state: "SUCCEEDED".into(),
+            expires_at: None,
+            request_id: None,
+            message: None,
+        }],
+        ..Default::default()
+    });
+    obj
+}
+
+#[tokio::test]
+async fn a_grant_withdrawn_lets_the_pass_remove_its_assignments_then_refuses_the_target() {
+    let f = fixture();
+    let to = |target: serde_json::Value| serde_json::json!({"assignments": [{"groupId": "d1a2b3c4-0000-0000-0000-000000000001", "targets": [target]}]});
+    let billing = serde_json::json!({"organizationalUnit": "Workloads/Billing"});
+    // Assignments still held where the policy no longer grants: the pass goes on, and
+    // resolves no wanted assignment there, so they are removed.
+    assert_eq!(f.kind.check_policy(&holding(to(billing.clone()), OUTSIDER), &payroll_grants()).await, Ok(()));
+    let mut status = PermissionSetRequestStatus::default();
+    let resolution = f.kind.resolve(&holding(to(billing.clone()), OUTSIDER), &mut status).await.unwrap();
+    assert!(resolution.wanted.is_empty(), "nothing wanted outside the grants");
+    // Nothing held there any more (or never): refused as any target outside the grants.
+    let error = f.kind.check_policy(&request(to(billing.clone())), &payroll_grants()).await.unwrap_err();
+    assert!(error.message.contains("outside the organizational units"), "{}", error.message);
+    let error = f.kind.check_policy(&holding(to(billing), PROD), &payroll_grants()).await.unwrap_err();
+    assert_eq!(error.reason, TerminalReason::Forbidden);
+    // A new ungranted target naming an account a granted target still covers is refused.
+    let both = serde_json::json!({"assignments": [{"groupId": "d1a2b3c4-0000-0000-0000-000000000001",
+        "targets": [{"accountId": PROD}, {"organizationalUnit": "Workloads/Billing"}]}]});
+    let error = f.kind.check_policy(&holding(both, PROD), &payroll_grants()).await.unwrap_err();
+    assert_eq!(error.reason, TerminalReason::Forbidden);
+    assert_eq!(f.sso.count("CreateAccountAssignment") + f.sso.count("DeleteAccountAssignment"), 0);
 }
 
 #[test]
