@@ -7,11 +7,21 @@ HARNESS := tests/harness
 RUN_DIR ?= $(CURDIR)/target/harness
 export ORGOPS_RUN_DIR := $(RUN_DIR)
 
-.PHONY: test lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale bench chaos
+.PHONY: test check lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale bench chaos
 
 ## test: formatting, lints, unit tests, CRD and manifest staleness, cfn-lint on the
-## generated templates, the chart's checks, end-to-end tests (real API server + moto)
-test: lint unit crds-check manifests-check cfn-lint chart e2e
+## generated templates, the chart's checks, end-to-end tests (real API server + moto);
+## prints the time of each phase, and the e2e runs print their ten slowest tests
+TEST_PHASES := lint unit crds-check manifests-check cfn-lint chart e2e
+test:
+	@times=(); for phase in $(TEST_PHASES); do \
+		started=$$SECONDS; $(MAKE) --no-print-directory $$phase; \
+		times+=("$$phase $$((SECONDS - started)) s"); \
+	done; \
+	echo "make test: every phase passed; where its time went:"; printf '  %s\n' "$${times[@]}"
+
+## check: the fast inner loop: formatting, lints, unit tests
+check: lint unit
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -79,16 +89,16 @@ up:
 down:
 	$(HARNESS)/env.sh down
 
-## e2e: end-to-end tests in a fresh local environment, stopped afterwards; the chaos smoke run
-## last and alone, since it stops and starts the API server
+## e2e: end-to-end tests in a fresh local environment, stopped afterwards; the chaos smoke
+## item that stops and starts the API server runs last and alone
 e2e: build
 	$(HARNESS)/env.sh down >/dev/null 2>&1 || true
 	trap '$(HARNESS)/env.sh down' EXIT; \
 	$(HARNESS)/env.sh up; \
 	source $(RUN_DIR)/env; \
 	export ORGOPS_HELM=$$($(HARNESS)/install-helm.sh); \
-	$(CARGO) test -p orgops-e2e --test e2e -- --test-threads=4 --skip a_small_chaos_run_end_to_end && \
-	$(CARGO) test -p orgops-e2e --test e2e -- --exact chaos::a_small_chaos_run_end_to_end
+	$(HARNESS)/e2e.sh e2e-pool --test-threads=4 --skip a_small_api_server_outage_end_to_end && \
+	$(HARNESS)/e2e.sh e2e-api-server --exact chaos::a_small_api_server_outage_end_to_end
 
 ## demo: local control plane + moto + the operator + examples/, ending with `kubectl get`
 demo: build

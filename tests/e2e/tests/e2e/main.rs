@@ -1,6 +1,6 @@
 //! Every end-to-end test in one binary: one link of the AWS SDK, and one pool of test
-//! threads across all of them (`make e2e` runs them four at a time, the chaos smoke run
-//! last and alone, since it stops and starts the API server).
+//! threads across all of them (`make e2e` runs them four at a time, then the chaos smoke
+//! item that stops and starts the API server, alone).
 
 mod admission;
 mod adoption;

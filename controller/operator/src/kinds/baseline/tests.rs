@@ -278,19 +278,19 @@ mod kind {
         assert!(f.stack_sets.log.calls().is_empty());
     }
 
+    /// Deletes: the instances in a first pass, the stack set in the next.
+    async fn delete_in_two_passes(f: &Fixture, obj: &SecurityBaseline, status: &mut SecurityBaselineStatus) {
+        let owned = crate::reconcile::ownership::Owned::for_tests();
+        assert!(matches!(f.kind.delete(obj, status, &owned).await.unwrap(), Progress::InProgress(_)));
+        assert!(matches!(f.kind.delete(obj, status, &owned).await.unwrap(), Progress::Done(_)));
+    }
+
     #[tokio::test]
     async fn delete_removes_the_instances_then_the_stack_set() {
         let f = fixture();
         let obj = baseline(serde_json::json!({}));
         let mut status = created(&f, &obj).await;
-        assert!(matches!(
-            f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap(),
-            Progress::InProgress(_)
-        ));
-        assert!(matches!(
-            f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap(),
-            Progress::Done(_)
-        ));
+        delete_in_two_passes(&f, &obj, &mut status).await;
         let s = f.stack_sets.state.lock().unwrap();
         assert!(s.sets.is_empty());
         assert_eq!(s.deleted_stacks.len(), 4, "deleted through their OU");
@@ -425,14 +425,7 @@ mod kind {
         let f = fixture();
         let obj = baseline(serde_json::json!({"retainStacks": true}));
         let mut status = created(&f, &obj).await;
-        assert!(matches!(
-            f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap(),
-            Progress::InProgress(_)
-        ));
-        assert!(matches!(
-            f.kind.delete(&obj, &mut status, &crate::reconcile::ownership::Owned::for_tests()).await.unwrap(),
-            Progress::Done(_)
-        ));
+        delete_in_two_passes(&f, &obj, &mut status).await;
         let s = f.stack_sets.state.lock().unwrap();
         assert_eq!((s.retained_stacks.len(), s.deleted_stacks.len()), (4, 0));
         assert!(s.sets.is_empty());
