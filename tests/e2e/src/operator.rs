@@ -65,16 +65,18 @@ impl<'a> OperatorOptions<'a> {
             replica: "",
             extra_args: Vec::new(),
             kubeconfig: None,
-            // Every test's operator re-reads the whole organization, which all the tests
-            // share in moto (hundreds of accounts), every few seconds; moto does not
-            // throttle, so the shared Organizations read budget is raised here (the
-            // quota runs of bench and chaos set the proxy's quotas instead).
-            env: vec![("ORGOPS_ORGANIZATIONS_READ_RATE".into(), "40".into())],
+            env: TEST_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             lease_duration: LEASE_DURATION.into(),
             selector: None,
         }
     }
 }
+
+/// The environment of every orgops process the tests start. Each reads the whole
+/// organization, which all the tests share in moto (hundreds of accounts and dozens of
+/// OUs); moto does not throttle, so the Organizations read budget is raised (the quota
+/// runs of bench and chaos set the proxy's quotas instead).
+pub const TEST_ENV: [(&str, &str); 1] = [("ORGOPS_ORGANIZATIONS_READ_RATE", "40")];
 
 /// The leader lease duration of test operators: a replacement leads this long after its
 /// predecessor was killed.

@@ -170,7 +170,7 @@ async fn a_small_bench_runs_end_to_end() {
     let out = repo_root().join("target/bench-smoke");
     let _ = std::fs::remove_dir_all(&out);
     let sizes = Sizes { accounts: 4, ous: 2, requests: 2, accounts_per_request: 2, delegations: 2, baselines: 1 };
-    mixed(&fresh_namespace("bench-smoke"), sizes, "5s", 4, Duration::from_secs(25), &out).await;
+    mixed(&fresh_namespace("bench-smoke"), sizes, "5s", 4, Duration::from_secs(10), &out).await;
     quota(&fresh_namespace("bench-smoke-quota"), 4, &out).await;
     revocation(&fresh_namespace("bench-smoke-revoke"), 2, &out).await;
     let runs = runs(&out);

@@ -64,6 +64,7 @@ async fn an_imported_organization_plans_nothing_and_is_adopted_with_no_write() {
     let (proxy, import_calls) = orgops_e2e::proxy::counting().await;
     let orgops = |args: Vec<String>| {
         let mut command = tokio::process::Command::new(binary());
+        command.envs(orgops_e2e::operator::TEST_ENV);
         command.args(args).envs(credentials.iter().cloned()).env("AWS_ENDPOINT_URL", &proxy);
         command
     };

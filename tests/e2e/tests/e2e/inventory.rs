@@ -10,7 +10,12 @@ use std::collections::BTreeMap;
 
 /// The CSV's rows by account id (the rows without one, not yet created, are left out).
 fn inventory(args: &[&str]) -> BTreeMap<String, Vec<String>> {
-    let out = std::process::Command::new(binary()).arg("inventory").args(args).output().unwrap();
+    let out = std::process::Command::new(binary())
+        .arg("inventory")
+        .args(args)
+        .envs(orgops_e2e::operator::TEST_ENV)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let mut lines = text.lines();

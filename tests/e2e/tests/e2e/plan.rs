@@ -67,6 +67,7 @@ async fn the_plan_shows_creations_changes_deletions_and_drift_and_only_reads() {
             .arg(dir.join("policy.yaml"))
             .args(["--format", format])
             .env("AWS_ENDPOINT_URL", &proxy)
+            .envs(orgops_e2e::operator::TEST_ENV)
             .output()
             .await
             .unwrap()
