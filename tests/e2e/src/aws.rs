@@ -137,6 +137,15 @@ pub async fn create_account_in(org: &Client, name: &str, email: &str, path: &str
     id
 }
 
+/// The account with this email, made outside orgops in the OU at `path` unless a rerun
+/// against the same moto made it already.
+pub async fn existing_account_in(org: &Client, name: &str, email: &str, path: &str) -> String {
+    match accounts_with_email(org, email).await.first() {
+        Some(id) => id.clone(),
+        None => create_account_in(org, name, email, path).await,
+    }
+}
+
 /// The account's state (ACTIVE, SUSPENDED, ...).
 pub async fn state_of(org: &Client, account_id: &str) -> String {
     let account = org.describe_account().account_id(account_id).send().await.unwrap();

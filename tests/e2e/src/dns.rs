@@ -21,6 +21,14 @@ pub async fn create_zone(account: &str, name: &str) -> String {
     id(out.hosted_zone().unwrap().id())
 }
 
+/// The account's zone named `name`, created unless a rerun against the same moto made it.
+pub async fn existing_zone(account: &str, name: &str) -> String {
+    match zones_named(account, name).await.first() {
+        Some(zone) => zone.clone(),
+        None => create_zone(account, name).await,
+    }
+}
+
 /// The ids of the account's zones named `name`.
 pub async fn zones_named(account: &str, name: &str) -> Vec<String> {
     let out = route53(account).await.list_hosted_zones().send().await.unwrap();

@@ -74,10 +74,7 @@ impl Estate {
         identity::create_group(&group).await;
         let management = aws::management_account(&org).await;
         let parent = format!("{namespace}.example.com");
-        let parent_zone = match dns::zones_named(&management, &parent).await.first() {
-            Some(zone) => zone.clone(),
-            None => dns::create_zone(&management, &parent).await,
-        };
+        let parent_zone = dns::existing_zone(&management, &parent).await;
         let policy = format!(
             "namespaces:\n  {namespace}:\n    organizationalUnits: [\"Workloads/{top}\"]\n    parentDomains:\n      \
              - {{domain: {parent}, zoneId: {parent_zone}, accountId: \"{management}\"}}\n"

@@ -336,14 +336,6 @@ async fn fifty_accounts_created_concurrently_are_all_ready_each_once() {
     eprintln!("operator resident set after 50 accounts: {} kB", operator.resident_kib());
 }
 
-/// An account made outside orgops in the OU at `path`, reused by a rerun.
-async fn existing_account(org: &aws_sdk_organizations::Client, name: &str, email: &str, path: &str) -> String {
-    match aws::accounts_with_email(org, email).await.first() {
-        Some(id) => id.clone(),
-        None => aws::create_account_in(org, name, email, path).await,
-    }
-}
-
 /// Accounts a team names but does not own: team-b's objects name team-a's observed
 /// account by id, an account no object names by email, an id outside the organization,
 /// and an account an older object of team-b observes, each
@@ -357,13 +349,13 @@ async fn a_team_deletes_only_what_it_owns_whatever_its_objects_name() {
     let (api_a, api_b) = (setup(ns_a).await, setup(ns_b).await);
     let org = organizations().await;
     let core_email = email(ns_a, "core");
-    let observed = existing_account(&org, "core", &core_email, PAYROLL).await;
+    let observed = aws::existing_account_in(&org, "core", &core_email, PAYROLL).await;
     let security_email = email(ns_a, "security");
-    let untouched = existing_account(&org, "security", &security_email, PAYROLL).await;
+    let untouched = aws::existing_account_in(&org, "security", &security_email, PAYROLL).await;
     let old_email = email(ns_b, "adopted");
-    let adoptable = existing_account(&org, "adopted", &old_email, BILLING).await;
+    let adoptable = aws::existing_account_in(&org, "adopted", &old_email, BILLING).await;
     let shared_email = email(ns_b, "shared");
-    let shared = existing_account(&org, "shared", &shared_email, BILLING).await;
+    let shared = aws::existing_account_in(&org, "shared", &shared_email, BILLING).await;
 
     // team-a observes its account read-only: no ownership tag is written.
     let _team_a = Operator::start(OperatorOptions::new(ns_a, &[PAYROLL])).await;

@@ -146,13 +146,8 @@ async fn a_baseline_outside_the_namespace_grants_is_forbidden_and_writes_nothing
     let org = organizations().await;
     let _accounts = orgops_e2e::accounts::setup(ns).await;
     let api = dynamic_api(&client().await, ns, "SecurityBaseline");
-    let outsider = match aws::accounts_with_email(&org, "outsider@baseline-forbidden.example.com").await.first() {
-        Some(id) => id.clone(),
-        None => {
-            aws::create_account_in(&org, "outsider", "outsider@baseline-forbidden.example.com", "Workloads/Billing")
-                .await
-        }
-    };
+    let email = "outsider@baseline-forbidden.example.com";
+    let outsider = aws::existing_account_in(&org, "outsider", email, "Workloads/Billing").await;
     // Stack sets of the names two baselines would use: another team's object's, and one
     // made outside orgops.
     let (taken, foreign) = (format!("orgops-{ns}-taken"), format!("orgops-{ns}-foreign"));

@@ -41,18 +41,10 @@ async fn changes_made_out_of_band_in_three_kinds_are_corrected_within_seconds_of
     let (accounts, requests_api) = requests::setup(ns).await;
     let delegations = dynamic_api(&orgops_e2e::client().await, ns, "SubdomainDelegation");
     let group = identity::create_group(&format!("{ns}-devs")).await;
-    let central = match aws::accounts_with_email(&org, &format!("central@{ns}.example.com")).await.first() {
-        Some(id) => id.clone(),
-        None => {
-            aws::create_account_in(&org, &format!("central-{ns}"), &format!("central@{ns}.example.com"), "Workloads")
-                .await
-        }
-    };
+    let email = format!("central@{ns}.example.com");
+    let central = aws::existing_account_in(&org, &format!("central-{ns}"), &email, "Workloads").await;
     let parent = format!("{ns}.example.com");
-    let parent_zone = match dns::zones_named(&central, &parent).await.first() {
-        Some(zone) => zone.clone(),
-        None => dns::create_zone(&central, &parent).await,
-    };
+    let parent_zone = dns::existing_zone(&central, &parent).await;
     let policy = format!(
         "namespaces:\n  {ns}:\n    organizationalUnits: [\"{PAYROLL}\"]\n    parentDomains:\n      - {{domain: {parent}, zoneId: {parent_zone}, accountId: \"{central}\"}}\n"
     );

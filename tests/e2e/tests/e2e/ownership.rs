@@ -128,11 +128,7 @@ async fn until_owned(api: &Api<DynamicObject>, name: &str) -> DynamicObject {
 
 /// An account of the organization in `path`, made outside orgops (reused by a rerun).
 async fn existing_account(name: &str, email: &str, path: &str) -> String {
-    let org = organizations().await;
-    match aws::accounts_with_email(&org, email).await.first() {
-        Some(id) => id.clone(),
-        None => aws::create_account_in(&org, name, email, path).await,
-    }
+    aws::existing_account_in(&organizations().await, name, email, path).await
 }
 
 /// team-a observes a permission set made outside orgops (with an assignment made
@@ -256,10 +252,7 @@ async fn zones_and_parent_records_are_written_only_by_the_delegation_that_owns_t
     let (api_a, api_b) = (dynamic_api(&kube, a, "SubdomainDelegation"), dynamic_api(&kube, b, "SubdomainDelegation"));
     let central = existing_account("own-dns-central", "central@own-dns.example.com", "Workloads").await;
     let parent = "own-dns.example.com";
-    let parent_zone = match dns::zones_named(&central, parent).await.first() {
-        Some(zone) => zone.clone(),
-        None => dns::create_zone(&central, parent).await,
-    };
+    let parent_zone = dns::existing_zone(&central, parent).await;
     let grant = format!(
         "{{organizationalUnits: [\"{PAYROLL}\"], parentDomains: [{{domain: {parent}, zoneId: {parent_zone}, \
          accountId: \"{central}\"}}]}}"

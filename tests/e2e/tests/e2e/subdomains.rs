@@ -30,15 +30,9 @@ impl World {
         let accounts = orgops_e2e::accounts::setup(ns).await;
         let api = dynamic_api(&client().await, ns, "SubdomainDelegation");
         let email = format!("central@{ns}.example.com");
-        let central = match aws::accounts_with_email(&org, &email).await.first() {
-            Some(id) => id.clone(),
-            None => aws::create_account_in(&org, &format!("central-{ns}"), &email, "Workloads").await,
-        };
+        let central = aws::existing_account_in(&org, &format!("central-{ns}"), &email, "Workloads").await;
         let parent = format!("{ns}.example.com");
-        let parent_zone = match dns::zones_named(&central, &parent).await.first() {
-            Some(zone) => zone.clone(),
-            None => dns::create_zone(&central, &parent).await,
-        };
+        let parent_zone = dns::existing_zone(&central, &parent).await;
         World { ns, accounts, api, central, parent, parent_zone, team: String::new(), more_parents: Vec::new() }
     }
 
@@ -193,10 +187,7 @@ async fn conflicts_and_forbidden_delegations_are_refused_with_no_write() {
     let mut world = World::new("subdel-refused").await;
     // example.com is granted too: its subdomain subdel-refused.example.com is then itself
     // a parent domain, never delegated.
-    let top = match dns::zones_named(&world.central, "example.com").await.first() {
-        Some(zone) => zone.clone(),
-        None => dns::create_zone(&world.central, "example.com").await,
-    };
+    let top = dns::existing_zone(&world.central, "example.com").await;
     world.more_parents.push(("example.com".into(), top));
     let (proxy, calls) = orgops_e2e::proxy::counting().await;
     let mut options = world.options();
