@@ -269,7 +269,10 @@ async fn zones_and_parent_records_are_written_only_by_the_delegation_that_owns_t
     let servers: Vec<&str> = servers.iter().map(String::as_str).collect();
     let ns = aws_sdk_route53::types::RrType::Ns;
     dns::set_record(&central, &parent_zone, &domain("observed"), ns.clone(), 300, &servers, true).await;
-    dns::set_record(&central, &parent_zone, &domain("taken"), ns, 300, &["ns1.elsewhere.example.net"], true).await;
+    for name in ["taken", "taken-kept"] {
+        dns::set_record(&central, &parent_zone, &domain(name), ns.clone(), 300, &["ns1.elsewhere.example.net"], true)
+            .await;
+    }
     let outside = dns::create_zone(&team_b, &domain("outside")).await;
     let watched = dns::create_zone(&team_b, &domain("watched")).await;
     let to_adopt = dns::create_zone(&team_b, &domain("adopted")).await;
@@ -282,6 +285,7 @@ async fn zones_and_parent_records_are_written_only_by_the_delegation_that_owns_t
         annotated(delegation(b, "on-observed", &domain("observed"), parent, delete.clone()), &observed),
         delegation(b, "on-outside", &domain("outside"), parent, delete.clone()),
         delegation(b, "taken", &domain("taken"), parent, delete.clone()),
+        delegation(b, "taken-kept", &domain("taken-kept"), parent, json!({"deletionPolicy": "Retain"})),
         delegation(b, "watching", &domain("watched"), parent, observe),
         delegation(b, "created", &domain("created"), parent, delete.clone()),
         delegation(b, "kept", &domain("kept"), parent, json!({"deletionPolicy": "Retain"})),
@@ -294,6 +298,7 @@ async fn zones_and_parent_records_are_written_only_by_the_delegation_that_owns_t
     until_refused(&api_b, "on-observed", "Forbidden", &claimed).await;
     until_refused(&api_b, "on-outside", "ReconcileError", "already exists and is not owned by this object").await;
     until_refused(&api_b, "taken", "Forbidden", "ns1.elsewhere.example.net").await;
+    until_refused(&api_b, "taken-kept", "Forbidden", "ns1.elsewhere.example.net").await;
     assert_eq!(until_status(&api_b, "watching", "zoneId").await, watched);
     let mut zones = std::collections::BTreeMap::new();
     for name in ["created", "kept", "adopted"] {
@@ -301,11 +306,11 @@ async fn zones_and_parent_records_are_written_only_by_the_delegation_that_owns_t
     }
     assert_eq!(zones["adopted"], to_adopt);
     let untouched = [&observed, &outside, &watched].map(String::as_str);
-    let domains = ["observed", "outside", "watched", "taken"].map(domain);
+    let domains = ["observed", "outside", "watched", "taken", "taken-kept"].map(domain);
     let named: Vec<&str> = untouched.iter().copied().chain(domains.iter().map(String::as_str)).collect();
     teams.assert_untouched(&named);
 
-    let names_b = ["on-observed", "on-outside", "taken", "watching", "created", "kept", "adopted"];
+    let names_b = ["on-observed", "on-outside", "taken", "taken-kept", "watching", "created", "kept", "adopted"];
     let stripped = [(&api_b, "on-observed"), (&api_b, "on-outside"), (&api_b, "watching"), (&api_a, "observed")];
     teams.delete_across_a_restart(&[(&api_a, &["observed"]), (&api_b, &names_b)], &stripped).await;
 
@@ -324,7 +329,9 @@ async fn zones_and_parent_records_are_written_only_by_the_delegation_that_owns_t
         async move { dns::record(&central, &parent_zone, &name, "NS").await }
     };
     assert_eq!(record("observed").await.map(|(_, values)| values.len()), Some(servers.len()));
-    assert_eq!(record("taken").await, Some((300, vec!["ns1.elsewhere.example.net".to_string()])));
+    for name in ["taken", "taken-kept"] {
+        assert_eq!(record(name).await, Some((300, vec!["ns1.elsewhere.example.net".to_string()])), "{name}");
+    }
     for name in ["created", "adopted"] {
         assert!(dns::zones_named(&team_b, &domain(name)).await.is_empty(), "{name}'s zone deleted");
         assert!(record(name).await.is_none(), "{name}'s parent record deleted");
@@ -333,7 +340,7 @@ async fn zones_and_parent_records_are_written_only_by_the_delegation_that_owns_t
     assert_eq!(deleted.len(), 2, "{deleted:?}");
     assert_eq!(dns::zones_named(&team_b, &domain("kept")).await, [zones["kept"].clone()], "Retain keeps the zone");
     assert!(record("kept").await.is_some(), "and the record");
-    for name in ["on-observed", "on-outside", "taken", "kept"] {
+    for name in ["on-observed", "on-outside", "taken", "taken-kept", "kept"] {
         assert_left(b, name);
     }
 }
@@ -368,6 +375,7 @@ async fn stack_sets_are_written_only_by_the_baseline_that_owns_them() {
         ("foreign", ou.as_str(), "Delete"),
         ("taken", ou.as_str(), "Delete"),
         ("other-ou", "Workloads/Billing", "Delete"),
+        ("other-ou-kept", "Workloads/Billing", "Retain"),
         ("created", ou.as_str(), "Delete"),
         ("kept", ou.as_str(), "Retain"),
         ("observing", ou.as_str(), "Delete"),
@@ -377,7 +385,9 @@ async fn stack_sets_are_written_only_by_the_baseline_that_owns_them() {
     }
     until_refused(&api, "foreign", "ReconcileError", "already exists and is not owned by this object").await;
     until_refused(&api, "taken", "Forbidden", "is managed by SecurityBaseline billing/guard").await;
-    until_refused(&api, "other-ou", "Forbidden", "outside the organizational units").await;
+    for name in ["other-ou", "other-ou-kept"] {
+        until_refused(&api, name, "Forbidden", "outside the organizational units").await;
+    }
     for name in ["created", "kept", "observing"] {
         until_owned(&api, name).await;
         assert_eq!(stack_sets::instances(&stack_set(name)).await.len(), 1, "{name}");
@@ -394,7 +404,7 @@ async fn stack_sets_are_written_only_by_the_baseline_that_owns_them() {
     let (foreign, taken, observed) = (stack_set("foreign"), stack_set("taken"), stack_set("observing"));
     teams.assert_untouched(&[&foreign, &taken]);
 
-    let names = ["foreign", "taken", "other-ou", "created", "kept", "observing"];
+    let names = ["foreign", "taken", "other-ou", "other-ou-kept", "created", "kept", "observing"];
     teams.delete_across_a_restart(&[(&api, &names)], &[(&api, "foreign"), (&api, "taken")]).await;
 
     teams.assert_untouched(&[&foreign, &taken]);
@@ -408,7 +418,7 @@ async fn stack_sets_are_written_only_by_the_baseline_that_owns_them() {
     // again: each names the one stack set this namespace owned and deleted.
     let deleted: Vec<Write> = teams.written("DeleteStackSet");
     assert!(!deleted.is_empty() && deleted.iter().all(|w| w.names(&stack_set("created"))), "{deleted:?}");
-    for name in ["foreign", "taken", "other-ou", "kept", "observing"] {
+    for name in ["foreign", "taken", "other-ou", "other-ou-kept", "kept", "observing"] {
         assert_left(ns, name);
     }
 }
