@@ -7,6 +7,11 @@ HARNESS := tests/harness
 RUN_DIR ?= $(CURDIR)/target/harness
 export ORGOPS_RUN_DIR := $(RUN_DIR)
 
+# The end-to-end test binary is built with the whole workspace selected, as the unit tests
+# and the binary are: one resolution of the shared dependencies' features, so they are
+# built once for all three (`-p orgops-e2e` alone would resolve fewer and rebuild most).
+E2E_TEST := test --workspace --test e2e
+
 .PHONY: test check lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale bench chaos
 
 ## test: formatting, lints, unit tests, CRD and manifest staleness, cfn-lint on the
@@ -112,7 +117,7 @@ scale:
 	trap '$(HARNESS)/env.sh down' EXIT; \
 	$(HARNESS)/env.sh up; \
 	source $(RUN_DIR)/env; \
-	ORGOPS_BINARY=$(CURDIR)/target/release/orgops $(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture scale_bench::
+	ORGOPS_BINARY=$(CURDIR)/target/release/orgops $(CARGO) $(E2E_TEST) -- --ignored --nocapture scale_bench::
 
 ## bench: the performance run with the release build in a fresh local environment
 ## (mixed estate: convergence, idle, drift; AWS quotas; memory up to 10,000 objects);
@@ -126,9 +131,9 @@ bench:
 	source $(RUN_DIR)/env; \
 	source $(HARNESS)/versions.env; export KUBE_VERSION MOTO_VERSION; \
 	export ORGOPS_BINARY=$(CURDIR)/target/release/orgops ORGOPS_BENCH_DATE=$$(date -u +%Y-%m-%d); \
-	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture --test-threads=1 bench::mixed_estate bench::quota_mode bench::session_revocation && \
-	ORGOPS_SCALE_READ_RATE=1000 $(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture scale_bench:: && \
-	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --exact bench::report
+	$(CARGO) $(E2E_TEST) -- --ignored --nocapture --test-threads=1 bench::mixed_estate bench::quota_mode bench::session_revocation && \
+	ORGOPS_SCALE_READ_RATE=1000 $(CARGO) $(E2E_TEST) -- --ignored --nocapture scale_bench:: && \
+	$(CARGO) $(E2E_TEST) -- --ignored --exact bench::report
 
 ## chaos: the reliability run with the release build in a fresh local environment (kill -9
 ## while creating, throttling and 5xx, the API server restarted, leader kills, bad input);
@@ -142,5 +147,5 @@ chaos:
 	source $(RUN_DIR)/env; \
 	source $(HARNESS)/versions.env; export KUBE_VERSION MOTO_VERSION; \
 	export ORGOPS_BINARY=$(CURDIR)/target/release/orgops ORGOPS_BENCH_DATE=$$(date -u +%Y-%m-%d); \
-	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --nocapture --test-threads=1 chaos::kills chaos::faults chaos::api_server chaos::leaders chaos::bad_input && \
-	$(CARGO) test -p orgops-e2e --test e2e -- --ignored --exact chaos::report
+	$(CARGO) $(E2E_TEST) -- --ignored --nocapture --test-threads=1 chaos::kills chaos::faults chaos::api_server chaos::leaders chaos::bad_input && \
+	$(CARGO) $(E2E_TEST) -- --ignored --exact chaos::report

@@ -12,7 +12,7 @@ log="$root/target/e2e/$label.log"
 mkdir -p "$root/target/e2e"
 
 started=$SECONDS
-binary=$(cd "$root" && ${CARGO:-cargo} test -p orgops-e2e --test e2e --no-run --message-format=json-render-diagnostics \
+binary=$(cd "$root" && ${CARGO:-cargo} test --workspace --test e2e --no-run --message-format=json-render-diagnostics \
   | python3 -c '
 import json, sys
 for line in sys.stdin:

@@ -37,7 +37,7 @@ pub async fn client() -> Client {
     assert!(
         std::env::var_os("ORGOPS_E2E").is_some(),
         "end-to-end tests need the local environment: run `make e2e`, or `tests/harness/env.sh up` \
-         and `source target/harness/env` before `cargo test -p orgops-e2e`"
+         and `source target/harness/env` before `cargo test --workspace --test e2e`"
     );
     let client = Client::try_default().await.expect("client from KUBECONFIG");
     static CRDS: OnceCell<()> = OnceCell::const_new();
