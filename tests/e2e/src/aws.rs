@@ -1,30 +1,122 @@
 //! An AWS client of the tests' own, acting on moto as an intruder (or a platform
 //! engineer) would, beside the operator.
+//!
+//! Each test acts in an organization of its own: moto keeps its state per account, and
+//! acts as any account whose role is assumed, so the first AWS call of a test's thread
+//! assumes a role in a fresh account, makes it a management account and seeds what the
+//! tests expect there. The operators and the CLI commands a test starts get the same
+//! credentials ([`credentials_env`]): each reads a small organization, whatever the other
+//! tests hold meanwhile.
 
-use crate::repo_root;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_account::types::AlternateContactType;
 use aws_sdk_organizations::Client;
-use aws_sdk_organizations::types::Tag;
+use aws_sdk_organizations::types::{OrganizationFeatureSet, Tag};
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::OnceCell;
 
-/// An Organizations client of moto, with the test organization and its OUs in place.
+/// The OUs every test organization starts with.
+const SEEDED_OUS: [&str; 4] = ["Workloads", "Workloads/Payroll", "Workloads/Billing", "Sandbox"];
+/// The Identity Store groups every test organization starts with.
+const SEEDED_GROUPS: [&str; 2] = ["payroll-developers", "payroll-oncall"];
+/// The parent zone every test organization's management account holds.
+pub const PARENT_ZONE: &str = "example.com";
+
+/// A test's organization: its management account and the credentials acting there.
+#[derive(Clone)]
+pub struct Tenant {
+    pub account: String,
+    credentials: Credentials,
+    /// Identity Center's instance ARN and identity store id in the management account.
+    pub instance: (String, String),
+}
+
+thread_local! {
+    // libtest runs each test on a thread of its own, and `#[tokio::test]` keeps every task
+    // of the test on it: the thread names the test. The cell makes concurrent first calls
+    // (tasks joined at a test's start) create one organization, not several.
+    static TENANT: Arc<OnceCell<Tenant>> = Arc::new(OnceCell::new());
+}
+
+/// The organization of the calling test, made on its first call.
+pub async fn tenant() -> Tenant {
+    let cell = TENANT.with(Arc::clone);
+    cell.get_or_init(Tenant::create).await.clone()
+}
+
+impl Tenant {
+    async fn create() -> Tenant {
+        // Unique within this moto: the process and a counter.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let account = format!("7{:05}{:06}", std::process::id() % 100_000, NEXT.fetch_add(1, Ordering::Relaxed));
+        let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let role = format!("arn:aws:iam::{account}:role/orgops-e2e");
+        let assumed = aws_sdk_sts::Client::new(&base)
+            .assume_role()
+            .role_arn(role)
+            .role_session_name("orgops-e2e")
+            .duration_seconds(43_200)
+            .send()
+            .await
+            .expect("assuming a role in a test's own account");
+        let c = assumed.credentials().unwrap();
+        let credentials =
+            Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().into()), None, "tenant");
+        let config = config_with(&credentials).await;
+        let instance = crate::identity::instance_in(&config).await;
+        seed(&config, &account, &instance.1).await;
+        Tenant { account, credentials, instance }
+    }
+}
+
+/// The organization with its OUs, the Identity Store groups and the parent zone.
+async fn seed(config: &aws_config::SdkConfig, account: &str, identity_store: &str) {
+    let org = Client::new(config);
+    org.create_organization().feature_set(OrganizationFeatureSet::All).send().await.unwrap();
+    for path in SEEDED_OUS {
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        ensure_ou(&org, parent, name).await;
+    }
+    let store = aws_sdk_identitystore::Client::new(config);
+    for name in SEEDED_GROUPS {
+        store.create_group().identity_store_id(identity_store).display_name(name).send().await.unwrap();
+    }
+    let route53 = aws_sdk_route53::Client::new(config);
+    route53.create_hosted_zone().name(PARENT_ZONE).caller_reference(account).send().await.unwrap();
+}
+
+async fn config_with(credentials: &Credentials) -> aws_config::SdkConfig {
+    let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    base.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials.clone())).build()
+}
+
+/// The SDK configuration of the calling test's management account.
+pub async fn config() -> aws_config::SdkConfig {
+    config_with(&tenant().await.credentials).await
+}
+
+/// The environment variables that give a process the calling test's credentials.
+pub async fn credentials_env() -> Vec<(String, String)> {
+    let tenant = tenant().await;
+    let c = &tenant.credentials;
+    vec![
+        ("AWS_ACCESS_KEY_ID".into(), c.access_key_id().into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), c.secret_access_key().into()),
+        ("AWS_SESSION_TOKEN".into(), c.session_token().unwrap_or_default().into()),
+    ]
+}
+
+/// An Organizations client of the calling test's organization.
 pub async fn organizations() -> Client {
-    static SEEDED: OnceCell<()> = OnceCell::const_new();
-    SEEDED
-        .get_or_init(|| async {
-            let python = std::env::var("ORGOPS_MOTO_PYTHON").expect("ORGOPS_MOTO_PYTHON from the harness");
-            let status = Command::new(python).arg(repo_root().join("tests/harness/seed-org.py")).status().unwrap();
-            assert!(status.success(), "seeding the organization in moto");
-        })
-        .await;
-    Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    Client::new(&config().await)
 }
 
 /// An Account Management client of moto.
 pub async fn account_management() -> aws_sdk_account::Client {
-    aws_sdk_account::Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    aws_sdk_account::Client::new(&config().await)
 }
 
 /// The name of the account's security contact, if it has one.
@@ -79,10 +171,10 @@ async fn accounts_where(org: &Client, email_matches: impl Fn(&str) -> bool) -> V
     ids
 }
 
-/// The id of an OU path from the root.
+/// The id of an OU path from the root (the root's for "").
 pub async fn ou_id(org: &Client, path: &str) -> String {
     let mut current = org.list_roots().send().await.unwrap().roots()[0].id().unwrap().to_string();
-    for name in path.split('/') {
+    for name in path.split('/').filter(|name| !name.is_empty()) {
         let ous = org.list_organizational_units_for_parent().parent_id(&current).send().await.unwrap();
         current = ous
             .organizational_units()
@@ -173,7 +265,7 @@ pub async fn management_account(org: &Client) -> String {
 /// The SDK configuration acting in `account`: the environment's own in its own account,
 /// else OrganizationAccountAccessRole there, as a platform engineer reaches it.
 pub async fn member_config(account: &str) -> aws_config::SdkConfig {
-    let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let base = config().await;
     let sts = aws_sdk_sts::Client::new(&base);
     let me = sts.get_caller_identity().send().await.unwrap();
     if me.account() == Some(account) {
@@ -182,7 +274,5 @@ pub async fn member_config(account: &str) -> aws_config::SdkConfig {
     let role = format!("arn:aws:iam::{account}:role/OrganizationAccountAccessRole");
     let provider =
         aws_config::sts::AssumeRoleProvider::builder(role).session_name("orgops-e2e").configure(&base).build().await;
-    base.to_builder()
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
-        .build()
+    base.to_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
 }

@@ -29,7 +29,7 @@ fn template_pattern() -> Value {
 impl ChangeFeed {
     /// Creates the queue, the bus and the rules, named after `name`.
     pub async fn new(name: &str) -> ChangeFeed {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::aws::config().await;
         let (events, sqs) = (aws_sdk_eventbridge::Client::new(&config), aws_sdk_sqs::Client::new(&config));
         let queue = sqs.create_queue().queue_name(format!("orgops-change-feed-{name}")).send().await.unwrap();
         let queue_url = queue.queue_url().unwrap().to_string();
@@ -118,9 +118,9 @@ impl ChangeFeed {
     }
 }
 
-/// The ARN orgops writes as, with the environment's credentials.
+/// The ARN orgops writes as, with the calling test's credentials.
 pub async fn own_arn() -> String {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = crate::aws::config().await;
     aws_sdk_sts::Client::new(&config).get_caller_identity().send().await.unwrap().arn().unwrap().to_string()
 }
 

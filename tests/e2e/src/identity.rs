@@ -7,29 +7,27 @@ use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
 use aws_sdk_ssoadmin::Client as SsoClient;
 use aws_sdk_ssoadmin::types::{PrincipalType, TargetType};
 use aws_smithy_types::Document;
-use tokio::sync::OnceCell;
 
-/// The instance ARN and identity store id moto serves.
+/// The instance ARN and identity store id of the calling test's organization.
 pub async fn instance() -> (String, String) {
-    static INSTANCE: OnceCell<(String, String)> = OnceCell::const_new();
-    INSTANCE
-        .get_or_init(|| async {
-            let out = sso().await.list_instances().send().await.unwrap();
-            let first = &out.instances()[0];
-            (first.instance_arn().unwrap().to_string(), first.identity_store_id().unwrap().to_string())
-        })
-        .await
-        .clone()
+    crate::aws::tenant().await.instance
 }
 
-/// An sso-admin client of moto.
+/// The instance ARN and identity store id moto serves to `config`'s account.
+pub(crate) async fn instance_in(config: &aws_config::SdkConfig) -> (String, String) {
+    let out = SsoClient::new(config).list_instances().send().await.unwrap();
+    let first = &out.instances()[0];
+    (first.instance_arn().unwrap().to_string(), first.identity_store_id().unwrap().to_string())
+}
+
+/// An sso-admin client of the calling test's organization.
 pub async fn sso() -> SsoClient {
-    SsoClient::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    SsoClient::new(&crate::aws::config().await)
 }
 
-/// An identity store client of moto.
+/// An identity store client of the calling test's organization.
 pub async fn store() -> StoreClient {
-    StoreClient::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    StoreClient::new(&crate::aws::config().await)
 }
 
 /// A principal named by a unique attribute (`displayName`, `userName`).

@@ -44,7 +44,8 @@ pub struct OperatorOptions<'a> {
     pub extra_args: Vec<String>,
     /// A kubeconfig instead of the environment's (another identity).
     pub kubeconfig: Option<PathBuf>,
-    /// More environment variables (AWS credentials of another organization).
+    /// More environment variables, over [`test_env`] (AWS credentials of another
+    /// organization).
     pub env: Vec<(String, String)>,
     /// `--lease-duration`.
     pub lease_duration: String,
@@ -65,18 +66,21 @@ impl<'a> OperatorOptions<'a> {
             replica: "",
             extra_args: Vec::new(),
             kubeconfig: None,
-            env: TEST_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: Vec::new(),
             lease_duration: LEASE_DURATION.into(),
             selector: None,
         }
     }
 }
 
-/// The environment of every orgops process the tests start. Each reads the whole
-/// organization, which all the tests share in moto (hundreds of accounts and dozens of
-/// OUs); moto does not throttle, so the Organizations read budget is raised (the quota
-/// runs of bench and chaos set the proxy's quotas instead).
-pub const TEST_ENV: [(&str, &str); 1] = [("ORGOPS_ORGANIZATIONS_READ_RATE", "40")];
+/// The environment of every orgops process a test starts: the credentials of the test's
+/// own organization, and a raised Organizations read budget, since moto does not
+/// throttle (the quota runs of bench and chaos set the proxy's quotas instead).
+pub async fn test_env() -> Vec<(String, String)> {
+    let mut env = crate::aws::credentials_env().await;
+    env.push(("ORGOPS_ORGANIZATIONS_READ_RATE".into(), "40".into()));
+    env
+}
 
 /// The leader lease duration of test operators: a replacement leads this long after its
 /// predecessor was killed.
@@ -105,7 +109,7 @@ impl Operator {
             pod_name: format!("orgops-{}{}", options.namespace, options.replica),
             extra_args: options.extra_args,
             kubeconfig: options.kubeconfig,
-            env: options.env,
+            env: [test_env().await, options.env].concat(),
             lease_duration: options.lease_duration,
             selector: options.selector,
         };

@@ -4,9 +4,9 @@ use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use std::collections::BTreeSet;
 
-/// A CloudFormation client of moto.
+/// A CloudFormation client of the calling test's management account.
 pub async fn cloudformation() -> Client {
-    Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    Client::new(&crate::aws::config().await)
 }
 
 /// The (account, region) pairs of the stack set's instances.

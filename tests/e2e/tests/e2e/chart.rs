@@ -20,7 +20,7 @@ fn helm() -> String {
 }
 
 /// The chart rendered with tests/chart/values-full.yaml, the team granted an OU and the
-/// admission policy bound to the team's namespace only (other tests share the server).
+/// admission policy bound to the team's namespace only (other tests share the API server).
 fn render() -> Vec<yaml_serde::Value> {
     let out = Command::new(helm())
         .current_dir(repo_root())

@@ -78,10 +78,11 @@ async fn changes_made_out_of_band_in_three_kinds_are_corrected_within_seconds_of
             .sum::<f64>()
     };
     let own = own_arn().await;
+    let management = aws::tenant().await.account;
     let payroll = aws::ou_id(&org, PAYROLL).await;
     let billing = aws::ou_id(&org, BILLING).await;
     let moved = json!({"accountId": id, "sourceParentId": "r-0000", "destinationParentId": payroll});
-    feed.api_call("organizations.amazonaws.com", "MoveAccount", moved, &own, "123456789012").await;
+    feed.api_call("organizations.amazonaws.com", "MoveAccount", moved, &own, &management).await;
     eventually(30, "orgops's own write recognised", || async { (outcome(&operator, "own") >= 1.0).then_some(()) })
         .await;
     assert_eq!(requeued(), 0.0, "an own write requeues nothing");
@@ -97,12 +98,11 @@ async fn changes_made_out_of_band_in_three_kinds_are_corrected_within_seconds_of
     // Three intruders, each followed by the event CloudTrail records.
     org.move_account().account_id(&id).source_parent_id(&payroll).destination_parent_id(&billing).send().await.unwrap();
     let moved = json!({"accountId": id, "sourceParentId": payroll, "destinationParentId": billing});
-    feed.api_call("organizations.amazonaws.com", "MoveAccount", moved, INTRUDER, "123456789012").await;
+    feed.api_call("organizations.amazonaws.com", "MoveAccount", moved, INTRUDER, &management).await;
     identity::detach_managed(&arn, READ_ONLY).await;
     let instance = identity::instance().await.0;
     let detached = json!({"instanceArn": instance, "permissionSetArn": arn, "managedPolicyArn": READ_ONLY});
-    feed.api_call("sso.amazonaws.com", "DetachManagedPolicyFromPermissionSet", detached, INTRUDER, "123456789012")
-        .await;
+    feed.api_call("sso.amazonaws.com", "DetachManagedPolicyFromPermissionSet", detached, INTRUDER, &management).await;
     let domain = format!("web.{parent}");
     let values: Vec<&str> = servers.iter().map(String::as_str).collect();
     dns::set_record(&central, &parent_zone, &domain, RrType::Ns, 300, &values, false).await;

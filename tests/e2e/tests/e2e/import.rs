@@ -62,9 +62,10 @@ async fn an_imported_organization_plans_nothing_and_is_adopted_with_no_write() {
     let _ = std::fs::remove_dir_all(&out);
 
     let (proxy, import_calls) = orgops_e2e::proxy::counting().await;
+    let test_env = orgops_e2e::operator::test_env().await;
     let orgops = |args: Vec<String>| {
         let mut command = tokio::process::Command::new(binary());
-        command.envs(orgops_e2e::operator::TEST_ENV);
+        command.envs(test_env.iter().cloned());
         command.args(args).envs(credentials.iter().cloned()).env("AWS_ENDPOINT_URL", &proxy);
         command
     };

@@ -56,6 +56,7 @@ async fn the_plan_shows_creations_changes_deletions_and_drift_and_only_reads() {
     std::fs::write(dir.join("policy.yaml"), policy_text).unwrap();
 
     let (proxy, calls) = orgops_e2e::proxy::counting().await;
+    let test_env = orgops_e2e::operator::test_env().await;
     // The proxy runs on this test's runtime: the plan is awaited, not waited for.
     let run_plan = async |format: &str| {
         tokio::process::Command::new(binary())
@@ -67,7 +68,7 @@ async fn the_plan_shows_creations_changes_deletions_and_drift_and_only_reads() {
             .arg(dir.join("policy.yaml"))
             .args(["--format", format])
             .env("AWS_ENDPOINT_URL", &proxy)
-            .envs(orgops_e2e::operator::TEST_ENV)
+            .envs(test_env.iter().cloned())
             .output()
             .await
             .unwrap()

@@ -12,8 +12,7 @@ use std::time::Instant;
 
 const ADOPTED: usize = 150;
 /// Organizations reads a second: a re-check of 150 accounts needs 15 s of tag reads,
-/// plus the reads of the organization's snapshot (dozens of OUs, which the tests share),
-/// well over the resync.
+/// plus the reads of the organization's snapshot, well over the resync.
 const READ_RATE: &str = "10";
 const RESYNC_S: f64 = 10.0;
 /// A new account is Ready within this many seconds, whatever the queue holds.
@@ -62,8 +61,8 @@ async fn a_new_account_is_created_within_seconds_while_the_read_budget_is_satura
     assert!(backlog >= 100.0, "the accounts found at start-up wait as a backlog, not as re-checks: {backlog}");
 
     // During the start-up backlog: the new account goes first. Applied once the first
-    // adoption shows the organization's snapshot read: that first read, the same for
-    // every object, grows with the whole organization moto holds for all the tests.
+    // adoption shows the organization's snapshot read: that first read is the same for
+    // every object.
     eventually(120, "the first account adopted", || async { (ready_count(&api).await >= 1).then_some(()) }).await;
     let during_backlog = time_to_ready(&api, ns, "newcomer-1").await;
     let backlog_left = ADOPTED + 1 - ready_count(&api).await;
