@@ -102,7 +102,7 @@ e2e: build
 	$(HARNESS)/env.sh up; \
 	source $(RUN_DIR)/env; \
 	export ORGOPS_HELM=$$($(HARNESS)/install-helm.sh); \
-	$(HARNESS)/e2e.sh e2e-pool --test-threads=4 --skip a_small_api_server_outage_end_to_end && \
+	$(HARNESS)/e2e.sh e2e-pool --test-threads=6 --skip a_small_api_server_outage_end_to_end && \
 	$(HARNESS)/e2e.sh e2e-api-server --exact chaos::a_small_api_server_outage_end_to_end
 
 ## demo: local control plane + moto + the operator + examples/, ending with `kubectl get`

@@ -141,23 +141,44 @@ pub async fn start(upstream: String, hook: Hook) -> String {
     serve(upstream, Arc::new(move |_, operation, _, _| hook(operation)), None).await
 }
 
+/// Serves on a thread and runtime of its own, so the proxy answers at once however busy
+/// the test's own thread is (several operators' calls pass through it while the test
+/// polls), and a hook may block; it stops when the test's runtime ends.
 async fn serve(upstream: String, hook: ServiceHook, injector: Option<Arc<Injector>>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Dropped with the test's runtime, which drops `stop`.
     tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
-            let (client, upstream, hook, injector) = (client.clone(), upstream.clone(), hook.clone(), injector.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |request: Request<Incoming>| {
+        let _stop = stop;
+        std::future::pending::<()>().await
+    });
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+            let accept = async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else { return };
                     let (client, upstream, hook, injector) =
                         (client.clone(), upstream.clone(), hook.clone(), injector.clone());
-                    async move { forward(client, &upstream, hook, injector, request).await }
-                });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
+                    tokio::spawn(async move {
+                        let service = service_fn(move |request: Request<Incoming>| {
+                            let (client, upstream, hook, injector) =
+                                (client.clone(), upstream.clone(), hook.clone(), injector.clone());
+                            async move { forward(client, &upstream, hook, injector, request).await }
+                        });
+                        let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    });
+                }
+            };
+            tokio::select! {
+                _ = stopped => {}
+                () = accept => {}
+            }
+        });
     });
     url
 }

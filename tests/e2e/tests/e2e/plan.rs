@@ -57,7 +57,6 @@ async fn the_plan_shows_creations_changes_deletions_and_drift_and_only_reads() {
 
     let (proxy, calls) = orgops_e2e::proxy::counting().await;
     let test_env = orgops_e2e::operator::test_env().await;
-    // The proxy runs on this test's runtime: the plan is awaited, not waited for.
     let run_plan = async |format: &str| {
         tokio::process::Command::new(binary())
             .arg("plan")
