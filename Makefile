@@ -7,6 +7,11 @@ HARNESS := tests/harness
 RUN_DIR ?= $(CURDIR)/target/harness
 export ORGOPS_RUN_DIR := $(RUN_DIR)
 
+# Every cargo command here compiles the workspace's own crates with clippy-driver, rustc
+# with clippy's lints (the crates deny warnings): linting is part of the one build, and
+# the dependencies are compiled once, never also checked apart as `cargo clippy` would.
+export RUSTC_WORKSPACE_WRAPPER := clippy-driver
+
 # The end-to-end test binary is built with the whole workspace selected, as the unit tests
 # and the binary are: one resolution of the shared dependencies' features, so they are
 # built once for all three (`-p orgops-e2e` alone would resolve fewer and rebuild most).
@@ -16,10 +21,13 @@ E2E_TEST := test --workspace --test e2e
 
 ## test: formatting, lints, unit tests, CRD and manifest staleness, cfn-lint on the
 ## generated templates, the chart's checks, end-to-end tests (real API server + moto);
-## prints the time of each phase, and the e2e runs print their ten slowest tests
+## prints the time of each phase, and the e2e runs print their ten slowest tests. The
+## tools from Go modules, PyPI and Debian packages install meanwhile in the background
+## (log in target/tools.log): on a new machine they build while cargo compiles.
 TEST_PHASES := lint unit crds-check manifests-check cfn-lint chart e2e
 test:
-	@times=(); for phase in $(TEST_PHASES); do \
+	@mkdir -p target; $(HARNESS)/install-tools.sh >target/tools.log 2>&1 & \
+	times=(); for phase in $(TEST_PHASES); do \
 		started=$$SECONDS; $(MAKE) --no-print-directory $$phase; \
 		times+=("$$phase $$((SECONDS - started)) s"); \
 	done; \
@@ -28,12 +36,14 @@ test:
 ## check: the fast inner loop: formatting, lints, unit tests
 check: lint unit
 
+## lint: formatting, and every target built with clippy's lints (warnings denied)
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) build --workspace --all-targets
 
+## unit: the unit tests of every crate (the end-to-end tests' own helpers included)
 unit:
-	$(CARGO) test --workspace --exclude orgops-e2e
+	$(CARGO) test --workspace --lib --bins
 
 build:
 	$(CARGO) build -p orgops

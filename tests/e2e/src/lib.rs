@@ -2,6 +2,7 @@
 //! `tests/harness/env.sh up` starts (a real kube-apiserver and etcd, and moto), whose
 //! variables `make e2e` exports; without them every test fails with that instruction.
 #![forbid(unsafe_code)]
+#![deny(warnings)]
 
 pub mod accounts;
 pub mod aws;

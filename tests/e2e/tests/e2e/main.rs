@@ -1,6 +1,7 @@
 //! Every end-to-end test in one binary: one link of the AWS SDK, and one pool of test
-//! threads across all of them (`make e2e` runs them four at a time, then the chaos smoke
+//! threads across all of them (`make e2e` runs them six at a time, then the chaos smoke
 //! item that stops and starts the API server, alone).
+#![deny(warnings)]
 
 mod admission;
 mod adoption;
