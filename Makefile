@@ -21,13 +21,10 @@ E2E_TEST := test --workspace --test e2e
 
 ## test: formatting, lints, unit tests, CRD and manifest staleness, cfn-lint on the
 ## generated templates, the chart's checks, end-to-end tests (real API server + moto);
-## prints the time of each phase, and the e2e runs print their ten slowest tests. The
-## tools from Go modules, PyPI and Debian packages install meanwhile in the background
-## (log in target/tools.log): on a new machine they build while cargo compiles.
+## prints the time of each phase, and the e2e runs print their ten slowest tests
 TEST_PHASES := lint unit crds-check manifests-check cfn-lint chart e2e
 test:
-	@mkdir -p target; $(HARNESS)/install-tools.sh >target/tools.log 2>&1 & \
-	times=(); for phase in $(TEST_PHASES); do \
+	@times=(); for phase in $(TEST_PHASES); do \
 		started=$$SECONDS; $(MAKE) --no-print-directory $$phase; \
 		times+=("$$phase $$((SECONDS - started)) s"); \
 	done; \

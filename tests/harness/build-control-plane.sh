@@ -9,10 +9,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 cache=${ORGOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orgops}
 bin="$cache/control-plane/k8s-v$KUBE_VERSION-etcd-v$ETCD_VERSION"
-mkdir -p "$cache"
-# One build at a time: make test starts every install in the background at once.
-exec 9>"$cache/.control-plane.lock"
-flock 9
 if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/etcd" ] && { command -v kubectl >/dev/null || [ -x "$bin/kubectl" ]; }; then
   echo "$bin"
   exit 0

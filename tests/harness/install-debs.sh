@@ -10,10 +10,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 cache=${ORGOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orgops}
 dir="$cache/debs-prometheus-$PROMETHEUS_DEB_VERSION-lua-$LUA_DEB_VERSION"
-mkdir -p "$cache"
-# One install at a time: make test starts every install in the background at once.
-exec 9>"$cache/.debs.lock"
-flock 9
 if [ -x "$dir/usr/bin/promtool" ] && [ -x "$dir/usr/bin/lua5.1" ]; then
   echo "$dir"
   exit 0

@@ -8,10 +8,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 cache=${ORGOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orgops}
 dir="$cache/helm-v$HELM_VERSION"
-mkdir -p "$cache"
-# One install at a time: make test starts every install in the background at once.
-exec 9>"$cache/.helm.lock"
-flock 9
 if [ ! -x "$dir/helm" ]; then
   mkdir -p "$dir"
   GOBIN="$dir" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' "helm.sh/helm/v4/cmd/helm@v$HELM_VERSION" >&2

@@ -7,10 +7,6 @@ set -euo pipefail
 name=$1 version=$2 requirement=$3 executable=$4
 cache=${ORGOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orgops}
 venv="$cache/$name-$version"
-mkdir -p "$cache"
-# One install at a time: make test starts every install in the background at once.
-exec 9>"$cache/.$name.lock"
-flock 9
 if [ ! -x "$venv/bin/$executable" ]; then
   rm -rf "$venv"
   python3 -m venv "$venv" >&2
