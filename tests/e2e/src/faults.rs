@@ -193,13 +193,15 @@ impl Injector {
     }
 
     /// Keeps the count of account creations in progress from moto's answers (before any
-    /// rewrite): a CreateAccount starts one, a status read that shows it ended ends it.
+    /// rewrite): a CreateAccount starts one, a status read that shows it ended ends it,
+    /// whether the read is DescribeCreateAccountStatus or ListCreateAccountStatus (which
+    /// is never rewritten: a request it shows ended has ended for its reader).
     pub fn observe(&self, call: &Call, body: &[u8], shown_in_progress: bool) {
-        let status = || -> Option<(String, String)> {
-            let json: serde_json::Value = serde_json::from_slice(body).ok()?;
-            let status = json.get("CreateAccountStatus")?;
+        let id_and_state = |status: &serde_json::Value| -> Option<(String, String)> {
             Some((status.get("Id")?.as_str()?.to_string(), status.get("State")?.as_str()?.to_string()))
         };
+        let json = || serde_json::from_slice::<serde_json::Value>(body).ok();
+        let status = || json().and_then(|json| id_and_state(json.get("CreateAccountStatus")?));
         let mut creating = self.creating.lock().unwrap();
         match call.operation.as_str() {
             "CreateAccount" => {
@@ -212,6 +214,14 @@ impl Injector {
                     && state != "IN_PROGRESS"
                 {
                     creating.remove(&id);
+                }
+            }
+            "ListCreateAccountStatus" => {
+                let listed = json().and_then(|json| json.get("CreateAccountStatuses")?.as_array().cloned());
+                for (id, state) in listed.unwrap_or_default().iter().filter_map(id_and_state) {
+                    if state != "IN_PROGRESS" {
+                        creating.remove(&id);
+                    }
                 }
             }
             _ => {}
@@ -308,6 +318,22 @@ mod tests {
 
     fn call(service: &str, operation: &str) -> Call {
         Call { service: service.into(), operation: operation.into(), caller: "AKIA1".into(), poll_key: "car-1".into() }
+    }
+
+    #[test]
+    fn a_creation_a_listing_shows_ended_frees_its_place_in_the_quota() {
+        let injector = Injector::new(Faults { quota: true, ..Faults::default() });
+        let create = call("organizations", "CreateAccount");
+        let started = |id: &str| format!(r#"{{"CreateAccountStatus":{{"Id":"{id}","State":"IN_PROGRESS"}}}}"#);
+        for i in 0..5 {
+            assert_eq!(injector.verdict(&create), Verdict::Forward);
+            injector.observe(&create, started(&format!("car-{i}")).as_bytes(), false);
+        }
+        assert_eq!(injector.verdict(&create), Verdict::Throttle, "five in progress: the sixth is refused");
+        let listing =
+            r#"{"CreateAccountStatuses":[{"Id":"car-0","State":"SUCCEEDED"},{"Id":"car-1","State":"IN_PROGRESS"}]}"#;
+        injector.observe(&call("organizations", "ListCreateAccountStatus"), listing.as_bytes(), false);
+        assert_eq!(injector.verdict(&create), Verdict::Forward, "car-0 ended: a place is free");
     }
 
     #[test]
