@@ -23,7 +23,7 @@ const SEEDED_OUS: [&str; 4] = ["Workloads", "Workloads/Payroll", "Workloads/Bill
 /// The Identity Store groups every test organization starts with.
 const SEEDED_GROUPS: [&str; 2] = ["payroll-developers", "payroll-oncall"];
 /// The parent zone every test organization's management account holds.
-pub const PARENT_ZONE: &str = "example.com";
+const PARENT_ZONE: &str = "example.com";
 
 /// A test's organization: its management account and the credentials acting there.
 #[derive(Clone)]
