@@ -17,6 +17,9 @@ export RUSTC_WORKSPACE_WRAPPER := clippy-driver
 # built once for all three (`-p orgops-e2e` alone would resolve fewer and rebuild most).
 E2E_TEST := test --workspace --test e2e
 
+# The kube-apiserver release the tests run, as bench and chaos report it.
+export KUBE_VERSION := $(shell sed -n 's/^\tk8s.io\/kubernetes v//p' tests/tools/go.mod)
+
 .PHONY: test check lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale bench chaos
 
 ## test: formatting, lints, unit tests, CRD and manifest staleness, cfn-lint on the
@@ -80,7 +83,7 @@ chart:
 		"$$helm" template orgops charts/orgops --namespace orgops-system -f "$$values" >/dev/null; \
 	done; \
 	"$$helm" template orgops charts/orgops -f tests/chart/values-full.yaml \
-		| (cd tests/chart/monitoring-check && go run .); \
+		| (cd tests/tools && CGO_ENABLED=0 go run -trimpath ./monitoring-check); \
 	if "$$helm" template orgops charts/orgops --set controller.resyncc=5m >/dev/null 2>&1; then \
 		echo "a misspelled value must fail against values.schema.json" >&2; exit 1; \
 	fi; \
@@ -136,7 +139,7 @@ bench:
 	trap '$(HARNESS)/env.sh down' EXIT; \
 	$(HARNESS)/env.sh up; \
 	source $(RUN_DIR)/env; \
-	source $(HARNESS)/versions.env; export KUBE_VERSION MOTO_VERSION; \
+	source $(HARNESS)/versions.env; export MOTO_VERSION; \
 	export ORGOPS_BINARY=$(CURDIR)/target/release/orgops ORGOPS_BENCH_DATE=$$(date -u +%Y-%m-%d); \
 	$(CARGO) $(E2E_TEST) -- --ignored --nocapture --test-threads=1 bench::mixed_estate bench::quota_mode bench::session_revocation && \
 	ORGOPS_SCALE_READ_RATE=1000 $(CARGO) $(E2E_TEST) -- --ignored --nocapture scale_bench:: && \
@@ -152,7 +155,7 @@ chaos:
 	trap '$(HARNESS)/env.sh down' EXIT; \
 	$(HARNESS)/env.sh up; \
 	source $(RUN_DIR)/env; \
-	source $(HARNESS)/versions.env; export KUBE_VERSION MOTO_VERSION; \
+	source $(HARNESS)/versions.env; export MOTO_VERSION; \
 	export ORGOPS_BINARY=$(CURDIR)/target/release/orgops ORGOPS_BENCH_DATE=$$(date -u +%Y-%m-%d); \
 	$(CARGO) $(E2E_TEST) -- --ignored --nocapture --test-threads=1 chaos::kills chaos::faults chaos::api_server chaos::leaders chaos::bad_input && \
 	$(CARGO) $(E2E_TEST) -- --ignored --exact chaos::report

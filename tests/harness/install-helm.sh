@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
-# Builds helm from its Go module (through the Go module proxy) and caches the binary
-# outside the repository, keyed by version. A second run is a no-op. Prints the binary.
+# Builds helm from tests/tools (through the Go module proxy) and caches the binary outside
+# the repository. A second run is a no-op. Prints the binary.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=versions.env
-. "$here/versions.env"
+# shellcheck source=go-tools.sh
+. "$here/go-tools.sh"
 
 cache=${ORGOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orgops}
-dir="$cache/helm-v$HELM_VERSION"
-if [ ! -x "$dir/helm" ]; then
-  mkdir -p "$dir"
-  GOBIN="$dir" CGO_ENABLED=0 go install -trimpath -ldflags='-s -w' "helm.sh/helm/v4/cmd/helm@v$HELM_VERSION" >&2
-fi
-echo "$dir/helm"
+helm="$cache/helm-$tools_key/helm"
+[ -x "$helm" ] || go_tool helm.sh/helm/v3/cmd/helm "$helm" >&2
+echo "$helm"

@@ -52,7 +52,7 @@ impl Tenant {
         // Unique within this moto: the process and a counter.
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let account = format!("7{:05}{:06}", std::process::id() % 100_000, NEXT.fetch_add(1, Ordering::Relaxed));
-        let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let base = load_base().await;
         let role = format!("arn:aws:iam::{account}:role/orgops-e2e");
         let assumed = aws_sdk_sts::Client::new(&base)
             .assume_role()
@@ -88,8 +88,15 @@ async fn seed(config: &aws_config::SdkConfig, account: &str, identity_store: &st
     route53.create_hosted_zone().name(PARENT_ZONE).caller_reference(account).send().await.unwrap();
 }
 
+/// The environment's configuration, over the HTTPS client orgops itself uses.
+async fn load_base() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(client).load().await
+}
+
 async fn config_with(credentials: &Credentials) -> aws_config::SdkConfig {
-    let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let base = load_base().await;
     base.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials.clone())).build()
 }
 
