@@ -83,7 +83,7 @@ chart:
 		"$$helm" template orgops charts/orgops --namespace orgops-system -f "$$values" >/dev/null; \
 	done; \
 	"$$helm" template orgops charts/orgops -f tests/chart/values-full.yaml \
-		| (cd tests/tools && CGO_ENABLED=0 go run -trimpath ./monitoring-check); \
+		| (cd tests/tools && CGO_ENABLED=0 go run -trimpath -gcflags=all=-dwarf=false ./monitoring-check); \
 	if "$$helm" template orgops charts/orgops --set controller.resyncc=5m >/dev/null 2>&1; then \
 		echo "a misspelled value must fail against values.schema.json" >&2; exit 1; \
 	fi; \

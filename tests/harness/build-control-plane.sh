@@ -24,7 +24,7 @@ build_etcd() {
   printf 'module orgops.dev/control-plane/etcd\n\ngo 1.23\n\nrequire go.etcd.io/etcd/server/v3 v%s\n' "$ETCD_VERSION" >"$mod/go.mod"
   printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$mod/tools.go"
   (cd "$mod" && GOFLAGS=-mod=mod go mod tidy >/dev/null &&
-    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$bin/etcd" go.etcd.io/etcd/server/v3)
+    CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -gcflags=all=-dwarf=false -ldflags='-s -w' -o "$bin/etcd" go.etcd.io/etcd/server/v3)
 }
 
 [ -x "$bin/etcd" ] || build_etcd >&2
