@@ -20,12 +20,12 @@ E2E_TEST := test --workspace --test e2e
 # The kube-apiserver release the tests run, as bench and chaos report it.
 export KUBE_VERSION := $(shell sed -n 's/^\tk8s.io\/kubernetes v//p' tests/tools/go.mod)
 
-.PHONY: test check lint unit crds crds-check manifests manifests-check chart cfn-lint e2e demo up down build scale bench chaos
+.PHONY: test check lint unit crds crds-check docs docs-check manifests manifests-check chart cfn-lint e2e demo up down build scale bench chaos
 
 ## test: formatting, lints, unit tests, CRD and manifest staleness, cfn-lint on the
 ## generated templates, the chart's checks, end-to-end tests (real API server + moto);
 ## prints the time of each phase, and the e2e runs print their ten slowest tests
-TEST_PHASES := lint unit crds-check manifests-check cfn-lint chart e2e
+TEST_PHASES := lint unit crds-check docs-check manifests-check cfn-lint chart e2e
 test:
 	@times=(); for phase in $(TEST_PHASES); do \
 		started=$$SECONDS; $(MAKE) --no-print-directory $$phase; \
@@ -57,6 +57,16 @@ crds-check:
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(CARGO) run -q -p orgops -- crdgen --out "$$tmp"; \
 	if ! diff -r crds "$$tmp"; then echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; fi
+
+## docs: regenerate docs/reference/ (every flag, every metric) from the code
+docs:
+	$(CARGO) run -q -p orgops -- docgen --out docs/reference
+
+## docs-check: fail when docs/reference/ differs from what the code generates
+docs-check:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(CARGO) run -q -p orgops -- docgen --out "$$tmp"; \
+	if ! diff -r docs/reference "$$tmp"; then echo "docs/reference/ is stale: run 'make docs' and commit the result" >&2; exit 1; fi
 
 GENERATED := charts/orgops/crds manifests/install.yaml manifests/prometheusrule.yaml \
 	manifests/grafana-dashboard.json manifests/argocd/argocd-cm.yaml

@@ -1,9 +1,7 @@
 //! `AwsAccount`: an AWS account in the organization, created or adopted.
 
-use crate::common::{
-    ACCOUNT_ID_PATTERN, DeletionPolicy, DriftRecord, OU_PATTERN, Policies, Tags, conditions_schema, tags_schema,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use crate::common::{ACCOUNT_ID_PATTERN, CommonStatus, DeletionPolicy, OU_PATTERN, Policies, Tags, tags_schema};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -130,21 +128,8 @@ pub struct AwsAccountStatus {
     /// controller resolves it instead of creating a second account.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_creation: Option<PendingCreation>,
-    /// Whether this object owns the AWS resource: `true` once it created it, or adopted
-    /// it after every check (AWS then carries the ownership tags naming its UID); `false`
-    /// for a resource observed (`managementPolicy: ObserveOnly`) but not owned; absent
-    /// when it owns nothing (refused, or nothing created yet). Only what it owns is ever
-    /// changed or deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owned: Option<bool>,
-    /// The last difference found between the spec and AWS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_drift: Option<DriftRecord>,
-    /// The generation the status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready` and `Synced`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
+    /// What every kind records: ownership, the last drift, the observed generation and
+    /// the conditions.
+    #[serde(flatten)]
+    pub common: CommonStatus,
 }

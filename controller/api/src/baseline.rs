@@ -1,9 +1,6 @@
 //! `SecurityBaseline`: security services rolled out to accounts with a StackSet.
 
-use crate::common::{
-    AccountTarget, DeletionPolicy, DriftRecord, OU_PATTERN, Policies, REGION_PATTERN, conditions_schema,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use crate::common::{AccountTarget, CommonStatus, DeletionPolicy, OU_PATTERN, Policies, REGION_PATTERN};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -349,23 +346,10 @@ pub struct SecurityBaselineStatus {
     /// Stack instances whose resources were changed outside CloudFormation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drifted_instances: Vec<InstanceFailure>,
-    /// Whether this object owns the AWS resource: `true` once it created it, or adopted
-    /// it after every check (AWS then carries the ownership tags naming its UID); `false`
-    /// for a resource observed (`managementPolicy: ObserveOnly`) but not owned; absent
-    /// when it owns nothing (refused, or nothing created yet). Only what it owns is ever
-    /// changed or deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owned: Option<bool>,
-    /// The last difference found between the spec and AWS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_drift: Option<DriftRecord>,
-    /// The generation the status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready` and `Synced`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
+    /// What every kind records: ownership, the last drift, the observed generation and
+    /// the conditions.
+    #[serde(flatten)]
+    pub common: CommonStatus,
 }
 
 /// A StackSet operation.

@@ -137,24 +137,35 @@ pub trait ManagedSpec {
     fn deletion_policy(&self) -> DeletionPolicy;
 }
 
+/// The status fields every kind shares, flattened into each kind's status.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommonStatus {
+    /// Whether this object owns the AWS resource: `true` once it created it, or adopted
+    /// it after every check (AWS then carries the ownership tags naming its UID); `false`
+    /// for a resource observed (`managementPolicy: ObserveOnly`) but not owned; absent
+    /// when it owns nothing (refused, or nothing created yet). Only what it owns is ever
+    /// changed or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned: Option<bool>,
+    /// The last difference found between the spec and AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drift: Option<DriftRecord>,
+    /// The generation the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and `Synced`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+}
+
 /// The status side every kind shares with the reconcile driver.
 pub trait ManagedStatus {
-    /// `Ready`, `Synced` and any other conditions.
-    fn conditions(&self) -> &[Condition];
-    /// Mutable access to the conditions.
-    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
-    /// The generation the status describes.
-    fn observed_generation(&self) -> Option<i64>;
-    /// Sets the generation the status describes.
-    fn set_observed_generation(&mut self, generation: Option<i64>);
-    /// The last drift found.
-    fn last_drift(&self) -> Option<&DriftRecord>;
-    /// Mutable access to the last drift found.
-    fn last_drift_mut(&mut self) -> &mut Option<DriftRecord>;
-    /// Whether the AWS resource carries orgops's ownership of this object.
-    fn owned(&self) -> Option<bool>;
-    /// Records whether it does.
-    fn set_owned(&mut self, owned: Option<bool>);
+    /// The fields every kind shares.
+    fn common(&self) -> &CommonStatus;
+    /// Mutable access to them.
+    fn common_mut(&mut self) -> &mut CommonStatus;
 }
 
 /// Implements [`ManagedSpec`] and [`ManagedStatus`] for a kind whose status has the
@@ -171,29 +182,11 @@ macro_rules! managed_kind {
             }
         }
         impl $crate::common::ManagedStatus for $status {
-            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
-                &self.conditions
+            fn common(&self) -> &$crate::common::CommonStatus {
+                &self.common
             }
-            fn conditions_mut(&mut self) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-                &mut self.conditions
-            }
-            fn observed_generation(&self) -> Option<i64> {
-                self.observed_generation
-            }
-            fn set_observed_generation(&mut self, generation: Option<i64>) {
-                self.observed_generation = generation;
-            }
-            fn last_drift(&self) -> Option<&$crate::common::DriftRecord> {
-                self.last_drift.as_ref()
-            }
-            fn last_drift_mut(&mut self) -> &mut Option<$crate::common::DriftRecord> {
-                &mut self.last_drift
-            }
-            fn owned(&self) -> Option<bool> {
-                self.owned
-            }
-            fn set_owned(&mut self, owned: Option<bool>) {
-                self.owned = owned;
+            fn common_mut(&mut self) -> &mut $crate::common::CommonStatus {
+                &mut self.common
             }
         }
     };

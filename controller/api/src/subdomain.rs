@@ -1,7 +1,6 @@
 //! `SubdomainDelegation`: a Route 53 zone in a team's account, delegated from its parent.
 
-use crate::common::{AccountTarget, DeletionPolicy, DriftRecord, Policies, conditions_schema};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use crate::common::{AccountTarget, CommonStatus, DeletionPolicy, Policies};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -97,21 +96,8 @@ pub struct SubdomainDelegationStatus {
     /// The last Route 53 change id, until it is INSYNC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_id: Option<String>,
-    /// Whether this object owns the AWS resource: `true` once it created it, or adopted
-    /// it after every check (AWS then carries the ownership tags naming its UID); `false`
-    /// for a resource observed (`managementPolicy: ObserveOnly`) but not owned; absent
-    /// when it owns nothing (refused, or nothing created yet). Only what it owns is ever
-    /// changed or deleted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owned: Option<bool>,
-    /// The last difference found between the spec and AWS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_drift: Option<DriftRecord>,
-    /// The generation the status describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready` and `Synced`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "conditions_schema")]
-    pub conditions: Vec<Condition>,
+    /// What every kind records: ownership, the last drift, the observed generation and
+    /// the conditions.
+    #[serde(flatten)]
+    pub common: CommonStatus,
 }

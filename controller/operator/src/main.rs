@@ -6,22 +6,22 @@ use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use cli::{import, inventory, plan, validate};
+
 mod aws;
+mod cli;
 mod crdgen;
+mod docgen;
 mod feed;
 mod http;
-mod import;
-mod inventory;
 mod kinds;
 mod kube_side;
 mod leader;
 mod metrics;
-mod plan;
 mod policy;
 mod reconcile;
 mod run;
 mod telemetry;
-mod validate;
 
 #[derive(Parser)]
 #[command(name = "orgops", version, about = "AWS multi-account governance as GitOps")]
@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator against the cluster of the current kubeconfig (or in-cluster).
-    Run(Box<run::RunArgs>),
+    Run(Box<run::args::RunArgs>),
     /// Print the CloudFormation template a SecurityBaseline (a YAML file) rolls out.
     Template {
         /// The SecurityBaseline's YAML file.
@@ -61,6 +61,12 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Write the reference tables of the docs (flags, metrics) as Markdown.
+    Docgen {
+        /// Directory to write into.
+        #[arg(long, default_value = "docs/reference")]
+        out: PathBuf,
+    },
     /// Write the CustomResourceDefinitions as YAML, one file per kind.
     Crdgen {
         /// Directory to write into.
@@ -73,6 +79,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crdgen { out } => crdgen::write_all(&out),
+        Command::Docgen { out } => docgen::write_all(&out, &Cli::command()),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "orgops", &mut std::io::stdout());
             Ok(())

@@ -20,7 +20,6 @@
 //!
 //! A namespace the policy does not name is granted nothing.
 
-use crate::reconcile::Error;
 use orgops_api::normalize_ou_path;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,6 +27,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 use std::time::SystemTime;
+
+/// What the platform policy refuses, and why: the message names the field and the rule.
+/// The driver reports it as `Synced=False` with reason `Forbidden`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal(pub String);
 
 /// The policy file's contents.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -93,7 +97,7 @@ pub struct Grants {
 impl Grants {
     /// Allows an OU, given as a path from the root, when the namespace is admin or the OU
     /// is at or below one it is granted.
-    pub fn check_organizational_unit(&self, field: &str, ou_path: &str) -> Result<(), Error> {
+    pub fn check_organizational_unit(&self, field: &str, ou_path: &str) -> Result<(), Refusal> {
         if self.policy.admin {
             return Ok(());
         }
@@ -104,7 +108,7 @@ impl Grants {
         if allowed {
             Ok(())
         } else {
-            Err(Error::forbidden(format!(
+            Err(Refusal(format!(
                 "{field} {ou_path:?} is outside the organizational units the platform policy grants namespace {:?} ({})",
                 self.namespace,
                 granted_list(&self.policy.organizational_units)
@@ -121,11 +125,11 @@ impl Grants {
 
     /// Refuses an account id the namespace neither owns (`owned`: an AwsAccount in it
     /// manages the account) nor is granted by the policy.
-    pub fn check_account(&self, field: &str, account_id: &str, owned: bool) -> Result<(), Error> {
+    pub fn check_account(&self, field: &str, account_id: &str, owned: bool) -> Result<(), Refusal> {
         if owned || self.grants_account(account_id) {
             return Ok(());
         }
-        Err(Error::forbidden(format!(
+        Err(Refusal(format!(
             "{field} {account_id} is not an account of namespace {:?} (no AwsAccount in it manages it), nor one the \
              platform policy lists for it",
             self.namespace
@@ -134,13 +138,13 @@ impl Grants {
 
     /// Refuses an AWS managed policy the namespace is denied. Entries match the whole ARN
     /// or the policy's name (the ARN's last segment).
-    pub fn check_managed_policy(&self, field: &str, arn: &str) -> Result<(), Error> {
+    pub fn check_managed_policy(&self, field: &str, arn: &str) -> Result<(), Refusal> {
         if self.policy.admin {
             return Ok(());
         }
         let name = arn.rsplit('/').next().unwrap_or(arn);
         match self.policy.denied_managed_policies.iter().find(|denied| *denied == arn || *denied == name) {
-            Some(denied) => Err(Error::forbidden(format!(
+            Some(denied) => Err(Refusal(format!(
                 "{field} {arn} is denied to namespace {:?} by the platform policy (deniedManagedPolicies: {denied})",
                 self.namespace
             ))),
@@ -149,12 +153,12 @@ impl Grants {
     }
 
     /// Refuses a session longer than the namespace's maximum.
-    pub fn check_session_duration(&self, field: &str, duration: &str) -> Result<(), Error> {
+    pub fn check_session_duration(&self, field: &str, duration: &str) -> Result<(), Refusal> {
         let Some(max) = self.policy.max_session_duration.as_deref().filter(|_| !self.policy.admin) else {
             return Ok(());
         };
         match (iso_duration(duration), iso_duration(max)) {
-            (Some(asked), Some(allowed)) if asked > allowed => Err(Error::forbidden(format!(
+            (Some(asked), Some(allowed)) if asked > allowed => Err(Refusal(format!(
                 "{field} {duration} is longer than the platform policy allows namespace {:?} (maxSessionDuration: {max})",
                 self.namespace
             ))),
@@ -164,12 +168,12 @@ impl Grants {
 
     /// Refuses an expiry further ahead than the namespace's maximum; `ahead` is how far
     /// ahead of now it is.
-    pub fn check_assignment_duration(&self, field: &str, expires_at: &str, ahead: Duration) -> Result<(), Error> {
+    pub fn check_assignment_duration(&self, field: &str, expires_at: &str, ahead: Duration) -> Result<(), Refusal> {
         let Some(max) = self.policy.max_assignment_duration.as_deref().filter(|_| !self.policy.admin) else {
             return Ok(());
         };
         match parse_span(max) {
-            Some(allowed) if ahead > allowed => Err(Error::forbidden(format!(
+            Some(allowed) if ahead > allowed => Err(Refusal(format!(
                 "{field} {expires_at} is further ahead than the platform policy allows namespace {:?} \
                  (maxAssignmentDuration: {max})",
                 self.namespace
@@ -205,11 +209,11 @@ impl PolicyStore {
 impl Grants {
     /// The parent zone of a subdomain: the granted parent domain it names, when the
     /// subdomain is below it. Forbidden otherwise.
-    pub fn parent_domain(&self, domain: &str, parent: &str) -> Result<ParentDomain, Error> {
+    pub fn parent_domain(&self, domain: &str, parent: &str) -> Result<ParentDomain, Refusal> {
         let granted = self.policy.parent_domains.iter().find(|p| p.domain == parent);
         match granted {
             Some(p) if domain.ends_with(&format!(".{parent}")) => Ok(p.clone()),
-            _ => Err(Error::forbidden(format!(
+            _ => Err(Refusal(format!(
                 "spec.parentDomain {parent:?} is not a parent domain the platform policy grants namespace {:?} ({})",
                 self.namespace,
                 granted_list(&self.policy.parent_domains.iter().map(|p| p.domain.clone()).collect::<Vec<_>>())
@@ -336,7 +340,6 @@ fn check(policy: &Policy) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::error::TerminalReason;
 
     fn policy(yaml: &str) -> Policy {
         yaml_serde::from_str(yaml).unwrap()
@@ -359,12 +362,7 @@ namespaces:
         }
         for denied in ["Workloads", "Workloads/PayrollX", "Workloads/Billing", "Root", "SandboxB"] {
             let err = payroll.check_organizational_unit("spec.organizationalUnit", denied).unwrap_err();
-            assert_eq!(err.reason, TerminalReason::Forbidden);
-            assert!(
-                err.message.contains("spec.organizationalUnit") && err.message.contains("payroll"),
-                "{}",
-                err.message
-            );
+            assert!(err.0.contains("spec.organizationalUnit") && err.0.contains("payroll"), "{}", err.0);
         }
     }
 
@@ -373,7 +371,7 @@ namespaces:
         let store = PolicyStore::fixed(policy(POLICY));
         assert_eq!(store.grants("platform").check_organizational_unit("f", "Root"), Ok(()));
         let err = store.grants("billing").check_organizational_unit("f", "Workloads").unwrap_err();
-        assert!(err.message.contains("(none)"), "{}", err.message);
+        assert!(err.0.contains("(none)"), "{}", err.0);
     }
 
     #[test]
@@ -395,8 +393,7 @@ namespaces:
         let payroll = store.grants("payroll");
         let admin_access = "arn:aws:iam::aws:policy/AdministratorAccess";
         let err = payroll.check_managed_policy("spec.permissionSet.managedPolicies[0]", admin_access).unwrap_err();
-        assert_eq!(err.reason, TerminalReason::Forbidden);
-        assert!(err.message.contains("deniedManagedPolicies: AdministratorAccess"), "{}", err.message);
+        assert!(err.0.contains("deniedManagedPolicies: AdministratorAccess"), "{}", err.0);
         assert!(payroll.check_managed_policy("f", "arn:aws:iam::aws:policy/IAMFullAccess").is_err());
         assert_eq!(payroll.check_managed_policy("f", "arn:aws:iam::aws:policy/ReadOnlyAccess"), Ok(()));
         assert_eq!(store.grants("platform").check_managed_policy("f", admin_access), Ok(()));
@@ -405,13 +402,13 @@ namespaces:
         assert_eq!(payroll.check_session_duration("f", "PT4H"), Ok(()));
         assert_eq!(payroll.check_session_duration("f", "PT3H59M"), Ok(()));
         let err = payroll.check_session_duration("spec.permissionSet.sessionDuration", "PT4H1M").unwrap_err();
-        assert!(err.message.contains("maxSessionDuration: PT4H"), "{}", err.message);
+        assert!(err.0.contains("maxSessionDuration: PT4H"), "{}", err.0);
         assert_eq!(store.grants("platform").check_session_duration("f", "PT12H"), Ok(()));
 
         let week = Duration::from_secs(7 * 86_400);
         assert_eq!(payroll.check_assignment_duration("f", "t", week), Ok(()));
         let err = payroll.check_assignment_duration("f", "t", week + Duration::from_secs(60)).unwrap_err();
-        assert!(err.message.contains("maxAssignmentDuration: 7d"), "{}", err.message);
+        assert!(err.0.contains("maxAssignmentDuration: 7d"), "{}", err.0);
     }
 
     #[test]
@@ -422,8 +419,7 @@ namespaces:
         let payroll = store.grants("payroll");
         assert_eq!(payroll.parent_domain("payroll.example.com", "example.com").unwrap().zone_id, "ZPARENT");
         let err = payroll.parent_domain("payroll.example.org", "example.org").unwrap_err();
-        assert_eq!(err.reason, TerminalReason::Forbidden);
-        assert!(err.message.contains("(example.com)"), "{}", err.message);
+        assert!(err.0.contains("(example.com)"), "{}", err.0);
         assert!(store.grants("billing").parent_domain("billing.example.com", "example.com").is_err());
         assert!(store.is_parent_domain("example.com") && !store.is_parent_domain("payroll.example.com"));
     }

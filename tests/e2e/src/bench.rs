@@ -573,7 +573,7 @@ pub fn report(runs: &BTreeMap<String, Value>, header: &str) -> String {
              the end was in the permission set's inline policy {deny} s after the end, and the \
              `ProvisionPermissionSet` carrying it to the account reached AWS {provisioned} s after the end (target: \
              {target} s). moto does not evaluate IAM policies: the Deny's effect rests on AWS's documented semantics \
-             (README, temporary access).\n",
+             (docs/kinds/permissionsetrequest.md, temporary access).\n",
             users = run["users"],
             deny = cell(&run["deny_seconds"]),
             provisioned = cell(&run["provisioned_seconds"]),

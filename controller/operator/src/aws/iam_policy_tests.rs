@@ -1,5 +1,5 @@
 //! The IAM policies in `docs/` list exactly the AWS actions the code calls. Every call goes
-//! through the [`super::CallGate`] (`send`, `paginate`, `call`, `reserve`, `count`) with
+//! through the [`crate::aws::CallGate`] (`send`, `paginate`, `call`, `reserve`, `count`) with
 //! its service and operation named there, so the list is read from the code: a call added
 //! without its action in the policy, or an action left in the policy after its call went,
 //! fails here.
@@ -9,15 +9,25 @@ use std::collections::BTreeSet;
 const AWS_SOURCES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/aws");
 const DOCS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs");
 
+/// The AWS layer's sources below `dir`, without the fakes and the tests.
+fn sources(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            files.extend(sources(&path));
+        } else if file.ends_with(".rs") && file != "fake.rs" && !file.ends_with("_tests.rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// `service:Operation` of every call the AWS layer makes through the gate.
 fn called() -> BTreeSet<String> {
     let mut calls = BTreeSet::new();
-    for entry in std::fs::read_dir(AWS_SOURCES).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().to_string();
-        if !file.ends_with(".rs") || file.starts_with("fake") || file.ends_with("_tests.rs") {
-            continue;
-        }
+    for path in sources(std::path::Path::new(AWS_SOURCES)) {
         let text = std::fs::read_to_string(&path).unwrap();
         let service =
             text.split_once("const SERVICE: &str = \"").map(|(_, rest)| rest.split('"').next().unwrap().to_string());

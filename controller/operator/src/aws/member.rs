@@ -3,7 +3,7 @@
 //! SDK configuration per account is built once and reused; its credentials are cached by
 //! the SDK and refreshed before they expire.
 
-use super::{AwsError, CallGate, FailureKind};
+use crate::aws::{AwsError, CallGate, FailureKind};
 use aws_config::SdkConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -91,7 +91,7 @@ impl MemberAccess {
         // Assume once now, so a role that cannot be assumed is named here, not as an
         // opaque credentials failure of some later call.
         provider.provide_credentials().await.map_err(|e| {
-            let why = super::error_chain(&e);
+            let why = crate::aws::error_chain(&e);
             let message = match account {
                 Some(account) => format!("cannot assume role {role_arn} in account {account}: {why}"),
                 None => format!("cannot assume the hub role {role_arn}: {why}"),

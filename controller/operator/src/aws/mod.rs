@@ -1,32 +1,28 @@
-//! The AWS side: one narrow trait per service listing only the calls orgops makes, the
-//! SDK implementation beside it, client-side rate limits and call metrics. Nothing here
-//! knows about Kubernetes.
+//! The AWS side. Nothing here knows about Kubernetes.
+//!
+//! - one folder per service (`organizations/`, `account/`, `sso_admin/`, `identity_store/`,
+//!   `route53/`, `stack_sets/`, `sqs/`): a narrow trait listing only the calls orgops
+//!   makes, its SDK implementation, and `fake.rs`, the in-memory double the unit tests use
+//!   for what moto cannot produce;
+//! - `snapshots/`: what orgops reads across calls and shares between objects (the
+//!   organization, Identity Center, DNS, enabled regions, the per-sweep cache);
+//! - `member.rs`: clients acting inside member accounts; `limits.rs`: client-side rate
+//!   limits; here: the call gate every call goes through, and AWS's errors.
 
-pub mod account_management;
-pub mod change_event;
-pub mod change_queue;
-pub mod dns_view;
-#[cfg(test)]
-pub mod fake;
-#[cfg(test)]
-pub mod fake_route53;
-#[cfg(test)]
-pub mod fake_sso;
-#[cfg(test)]
-pub mod fake_stack_sets;
+pub mod account;
 #[cfg(test)]
 mod iam_policy_tests;
-pub mod identity_center;
 pub mod identity_store;
 pub mod limits;
 pub mod member;
-pub mod org_cache;
 pub mod organizations;
-pub mod regions;
 pub mod route53;
+pub mod snapshots;
+pub mod sqs;
 pub mod sso_admin;
 pub mod stack_sets;
-pub mod sweep_cache;
+#[cfg(test)]
+pub mod test_support;
 
 use aws_sdk_organizations::config::http::HttpResponse;
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};

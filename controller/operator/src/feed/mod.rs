@@ -8,8 +8,10 @@
 //! feed that fails, or stays silent longer than its heartbeat allows, switches the
 //! resync back to the short period until it delivers again.
 
-use crate::aws::change_event::{ChangeMessage, OwnIdentity, Touched, parse};
-use crate::aws::change_queue::{ChangeQueue, LONG_POLL_SECONDS};
+pub mod change_event;
+
+use crate::aws::sqs::{ChangeQueue, LONG_POLL_SECONDS};
+use crate::feed::change_event::{ChangeMessage, OwnIdentity, Touched, parse};
 use crate::metrics::Metrics;
 use crate::reconcile::runner::Poker;
 use crate::reconcile::{Driver, KubeSide, ManagedKind};

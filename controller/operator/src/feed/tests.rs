@@ -2,7 +2,7 @@
 //! deleted, and the fallback to the short resync.
 
 use super::*;
-use crate::aws::change_queue::Received;
+use crate::aws::sqs::Received;
 use crate::aws::{AwsError, FailureKind};
 use serde_json::json;
 use std::collections::VecDeque;

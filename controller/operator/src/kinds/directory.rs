@@ -40,7 +40,7 @@ fn claims_account(account: &AwsAccount, account_id: Option<&str>, email: &str) -
 fn entry(account: &AwsAccount) -> DirectoryEntry {
     let status = account.status.as_ref();
     let ready = status.is_some_and(|s| {
-        s.conditions.iter().any(|c| c.type_ == crate::reconcile::conditions::READY && c.status == "True")
+        s.common.conditions.iter().any(|c| c.type_ == crate::reconcile::conditions::READY && c.status == "True")
     });
     DirectoryEntry { account_id: status.and_then(|s| s.account_id.clone()), ready }
 }

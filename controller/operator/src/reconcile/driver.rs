@@ -170,7 +170,7 @@ struct Pass<'a, K: ManagedKind> {
 
 impl<K: ManagedKind> Pass<'_, K> {
     fn condition(&mut self, update: ConditionUpdate) {
-        conditions::set(self.status.conditions_mut(), update, self.generation, self.now);
+        conditions::set(&mut self.status.common_mut().conditions, update, self.generation, self.now);
     }
 
     fn event(&mut self, kind: EventKind, message: impl Into<String>) {
@@ -179,7 +179,7 @@ impl<K: ManagedKind> Pass<'_, K> {
 
     fn synced(&mut self) {
         self.condition(ConditionUpdate::true_(SYNCED, "ReconcileSuccess", ""));
-        self.status.set_observed_generation(self.generation);
+        self.status.common_mut().observed_generation = self.generation;
     }
 
     fn availability(&mut self, availability: &Availability) {
@@ -187,7 +187,7 @@ impl<K: ManagedKind> Pass<'_, K> {
             "observed, not owned by orgops: managementPolicy ObserveOnly writes nothing, not even ownership tags";
         match availability {
             Availability::Available => {
-                let message = if self.status.owned() == Some(false) { observed_only } else { "" };
+                let message = if self.status.common().owned == Some(false) { observed_only } else { "" };
                 self.condition(ConditionUpdate::true_(READY, "Available", message))
             }
             Availability::Unavailable(why) => {
@@ -247,12 +247,12 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         let Some(status) = obj.status() else { return false };
         let full = obj.spec().policies().management_policy == ManagementPolicy::Full;
         if meta.deletion_timestamp.is_some()
-            || status.observed_generation() != meta.generation
+            || status.common().observed_generation != meta.generation
             || (full && !obj.finalizers().iter().any(|f| f == FINALIZER))
         {
             return false;
         }
-        let conditions = status.conditions();
+        let conditions = &status.common().conditions;
         if matches!(conditions::reason(conditions, READY), Some("Creating" | "Updating" | "Deleting")) {
             return false;
         }
@@ -280,9 +280,9 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             now: Timestamp::now(),
             events: Vec::new(),
             persisted_midway: false,
-            exists: obj
-                .status()
-                .is_some_and(|s| matches!(conditions::reason(s.conditions(), READY), Some("Available" | "Updating"))),
+            exists: obj.status().is_some_and(|s| {
+                matches!(conditions::reason(&s.common().conditions, READY), Some("Available" | "Updating"))
+            }),
         };
         let result = if obj.meta().deletion_timestamp.is_some() {
             self.finalize(&mut pass, key).await
@@ -299,7 +299,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         let finished = obj.meta().deletion_timestamp.is_some() && outcome == Outcome::Success;
         if !finished {
             self.write_status(&mut pass).await;
-            self.track_readiness(key, conditions::is_true(pass.status.conditions(), READY));
+            self.track_readiness(key, conditions::is_true(&pass.status.common().conditions, READY));
         }
         for event in std::mem::take(&mut pass.events) {
             self.kube.publish(obj, event).await;
@@ -347,13 +347,13 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 pass.exists = false;
                 // What this object creates is its own from the first byte persisted: a
                 // marker written mid-create records the ownership with it.
-                let owned_before = pass.status.owned();
-                pass.status.set_owned(Some(true));
+                let owned_before = pass.status.common().owned;
+                pass.status.common_mut().owned = Some(true);
                 let sink = Sink::<K, S> { kube: &self.kube, obj, persisted: Default::default() };
                 let created = self.kind.create(obj, &mut pass.status, &sink).await;
                 pass.persisted_midway = sink.persisted.load(std::sync::atomic::Ordering::Relaxed);
                 if created.is_err() && !pass.persisted_midway {
-                    pass.status.set_owned(owned_before);
+                    pass.status.common_mut().owned = owned_before;
                 }
                 match created? {
                     Progress::Done(message) => {
@@ -417,7 +417,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                     // A scheduled change still running in AWS: looked at again soon.
                     return Err(Error::waiting(message));
                 }
-                if full && outcome == Outcome::Success && pass.status.owned() != Some(false) {
+                if full && outcome == Outcome::Success && pass.status.common().owned != Some(false) {
                     self.kind.audit(obj, &mut pass.status).await?;
                 }
                 Ok(outcome)
@@ -437,16 +437,16 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         full: bool,
         just_linked: bool,
     ) -> Result<(Vec<FieldDiff>, Option<String>), Error> {
-        let owned_before = !just_linked && pass.obj.status().and_then(|s| s.owned()) == Some(true);
+        let owned_before = !just_linked && pass.obj.status().and_then(|s| s.common().owned) == Some(true);
         if !full || ownership.is_empty() {
-            pass.status.set_owned(Some(ownership.is_empty()));
+            pass.status.common_mut().owned = Some(ownership.is_empty());
             return Ok((Vec::new(), None));
         }
         if owned_before {
             return Ok((ownership, None));
         }
         self.kind.update(pass.obj, &mut pass.status, &ownership).await?;
-        pass.status.set_owned(Some(true));
+        pass.status.common_mut().owned = Some(true);
         let paths: Vec<&str> = ownership.iter().map(|d| d.path.as_str()).collect();
         Ok((Vec::new(), Some(format!("wrote the ownership tags {}", paths.join(", ")))))
     }
@@ -460,7 +460,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         full: bool,
         drift_policy: DriftPolicy,
     ) -> Result<Outcome, Error> {
-        let previous = pass.obj.status().filter(|s| s.observed_generation() == pass.generation);
+        let previous = pass.obj.status().filter(|s| s.common().observed_generation == pass.generation);
         let mut fields: Vec<String> = Vec::new();
         for diff in &diffs {
             if !fields.contains(&diff.path) {
@@ -468,17 +468,19 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             }
         }
         // Drift already reported at this generation stays drift: it is not a spec change.
-        let reported = previous.is_some_and(|s| conditions::reason(s.conditions(), SYNCED) == Some(DRIFT_DETECTED));
+        let reported =
+            previous.is_some_and(|s| conditions::reason(&s.common().conditions, SYNCED) == Some(DRIFT_DETECTED));
         // So does drift whose correction had to wait (another operation ran in AWS): it
         // was detected and counted once, and is corrected now.
         let continuing = previous.is_some_and(|s| {
-            !conditions::is_true(s.conditions(), READY)
-                && s.last_drift().is_some_and(|d| d.corrected && d.fields == fields)
+            !conditions::is_true(&s.common().conditions, READY)
+                && s.common().last_drift.as_ref().is_some_and(|d| d.corrected && d.fields == fields)
         });
         let was_in_sync = reported
             || continuing
             || previous.is_some_and(|s| {
-                conditions::is_true(s.conditions(), SYNCED) && conditions::is_true(s.conditions(), READY)
+                conditions::is_true(&s.common().conditions, SYNCED)
+                    && conditions::is_true(&s.common().conditions, READY)
             });
         let writable: Vec<FieldDiff> = diffs.iter().filter(|d| !d.report_only).cloned().collect();
         let may_write = full && !writable.is_empty() && (!was_in_sync || drift_policy == DriftPolicy::Correct);
@@ -487,12 +489,14 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
         let already_recorded = continuing
             || (reported
                 && !may_write
-                && previous.and_then(|s| s.last_drift()).is_some_and(|d| d.fields == fields && !d.corrected));
+                && previous
+                    .and_then(|s| s.common().last_drift.as_ref())
+                    .is_some_and(|d| d.fields == fields && !d.corrected));
         if is_drift && !already_recorded {
             for field in &fields {
                 self.metrics.drift_detected.with_label_values(&[K::KIND, field]).inc();
             }
-            *pass.status.last_drift_mut() =
+            pass.status.common_mut().last_drift =
                 Some(DriftRecord { detected_at: Time(pass.now), fields: fields.clone(), corrected: may_write });
             pass.event(EventKind::DriftDetected, format!("AWS differs from the spec (AWS → spec): {described}"));
         }
@@ -510,7 +514,7 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 DRIFT_DETECTED,
                 format!("AWS differs from the spec and {why}, so it is left as it is (AWS → spec): {described}"),
             ));
-            pass.status.set_observed_generation(pass.generation);
+            pass.status.common_mut().observed_generation = pass.generation;
             return Ok(Outcome::Success);
         }
         let progress = self.kind.update(pass.obj, &mut pass.status, &writable).await?;
@@ -564,10 +568,10 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
     async fn delete_if_owned(&self, pass: &mut Pass<'_, K>) -> Result<Progress, Error> {
         let obj = pass.obj;
         let left = |why: String| Ok(Progress::Done(format!("left in AWS, untouched: {why}")));
-        let owned_in_status = obj.status().and_then(|s| s.owned());
+        let owned_in_status = obj.status().and_then(|s| s.common().owned);
         if owned_in_status != Some(true) {
             let refusal = obj.status().and_then(|s| {
-                let synced = s.conditions().iter().find(|c| c.type_ == SYNCED && c.status == "False")?;
+                let synced = s.common().conditions.iter().find(|c| c.type_ == SYNCED && c.status == "False")?;
                 Some(format!(" (it was refused: {}: {})", synced.reason, synced.message))
             });
             return left(format!("{}{}", NotOwned::NeverRecorded, refusal.unwrap_or_default()));
@@ -612,10 +616,10 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
             }
             ErrorClass::Retryable | ErrorClass::Terminal => {
                 let reason = match error.class {
-                    ErrorClass::Retryable => retrying_reason(pass.status.conditions(), pass.now),
+                    ErrorClass::Retryable => retrying_reason(&pass.status.common().conditions, pass.now),
                     _ => error.reason.as_str(),
                 };
-                let repeated = pass.status.conditions().iter().any(|c| {
+                let repeated = pass.status.common().conditions.iter().any(|c| {
                     c.type_ == SYNCED && c.status == "False" && c.reason == reason && c.message == error.message
                 });
                 if !repeated {
@@ -624,10 +628,10 @@ impl<K: ManagedKind, S: KubeSide<K::Resource>> Driver<K, S> {
                 }
                 tracing::warn!(kind = K::KIND, object = %pass.obj.name_any(), class = ?error.class, reason, error = %error.message, "reconcile failed");
                 pass.condition(ConditionUpdate::false_(SYNCED, reason, error.message.clone()));
-                if !pass.status.conditions().iter().any(|c| c.type_ == READY) {
+                if !pass.status.common().conditions.iter().any(|c| c.type_ == READY) {
                     pass.condition(ConditionUpdate::false_(READY, reason, error.message));
                 }
-                pass.status.set_observed_generation(pass.generation);
+                pass.status.common_mut().observed_generation = pass.generation;
                 if error.class == ErrorClass::Terminal { Outcome::Terminal } else { Outcome::Retryable }
             }
         }

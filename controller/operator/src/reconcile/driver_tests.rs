@@ -176,7 +176,7 @@ fn condition<'a>(
     status: &'a AwsAccountStatus,
     type_: &str,
 ) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-    status.conditions.iter().find(|c| c.type_ == type_).expect("condition present")
+    status.common.conditions.iter().find(|c| c.type_ == type_).expect("condition present")
 }
 
 #[tokio::test]
@@ -205,7 +205,7 @@ async fn in_sync_object_is_ready_and_writes_nothing_to_aws() {
     let status = driver.kube.last_status();
     assert_eq!(condition(&status, READY).reason, "Available");
     assert_eq!(condition(&status, SYNCED).reason, "ReconcileSuccess");
-    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(status.common.observed_generation, Some(1));
 
     // A second pass over the written object changes nothing, so it writes no status.
     let writes = driver.kube.statuses.lock().unwrap().len();
@@ -243,7 +243,7 @@ async fn retryable_errors_lasting_ten_minutes_are_reported_as_such() {
     for (since, reason) in [(eleven_minutes_ago, "RetryingTooLong"), (Timestamp::now(), "Retrying")] {
         let throttled = driver(ScriptedKind::observing(vec![Err(Error::retryable("Throttling"))]));
         let mut status = AwsAccountStatus::default();
-        conditions::set(&mut status.conditions, retrying.clone(), Some(1), since);
+        conditions::set(&mut status.common.conditions, retrying.clone(), Some(1), since);
         throttled.reconcile(&with_status(&account(serde_json::json!({})), status)).await;
         assert_eq!(condition(&throttled.kube.last_status(), SYNCED).reason, reason);
     }
@@ -296,10 +296,18 @@ async fn forbidden_object_is_never_observed_or_created() {
 }
 
 fn in_sync(obj: &AwsAccount) -> AwsAccount {
-    let mut status = AwsAccountStatus { observed_generation: obj.metadata.generation, ..Default::default() };
+    let mut status = AwsAccountStatus {
+        common: orgops_api::CommonStatus { observed_generation: obj.metadata.generation, ..Default::default() },
+        ..Default::default()
+    };
     let now = Timestamp::now();
-    conditions::set(&mut status.conditions, ConditionUpdate::true_(READY, "Available", ""), Some(1), now);
-    conditions::set(&mut status.conditions, ConditionUpdate::true_(SYNCED, "ReconcileSuccess", ""), Some(1), now);
+    conditions::set(&mut status.common.conditions, ConditionUpdate::true_(READY, "Available", ""), Some(1), now);
+    conditions::set(
+        &mut status.common.conditions,
+        ConditionUpdate::true_(SYNCED, "ReconcileSuccess", ""),
+        Some(1),
+        now,
+    );
     with_status(obj, status)
 }
 
@@ -312,7 +320,7 @@ async fn drift_on_a_synced_object_is_corrected_and_reported() {
     assert_eq!(driver.kind.calls(), ["check_policy", "observe", "update tags.team"]);
     assert_eq!(driver.kube.event_reasons(), ["DriftDetected", "DriftCorrected"]);
     let status = driver.kube.last_status();
-    let drift = status.last_drift.as_ref().expect("drift recorded");
+    let drift = status.common.last_drift.as_ref().expect("drift recorded");
     assert_eq!(drift.fields, ["tags.team"]);
     assert!(drift.corrected);
     assert_eq!(condition(&status, SYNCED).status, "True");
@@ -329,7 +337,7 @@ async fn drift_under_report_policy_is_only_recorded() {
     assert_eq!(driver.kind.calls(), ["check_policy", "observe"], "no update");
     assert_eq!(driver.kube.event_reasons(), ["DriftDetected"]);
     let status = driver.kube.last_status();
-    assert!(!status.last_drift.as_ref().unwrap().corrected);
+    assert!(!status.common.last_drift.as_ref().unwrap().corrected);
     assert_eq!(condition(&status, SYNCED).reason, "DriftDetected");
     assert_eq!(condition(&status, READY).status, "True", "still usable");
     assert_eq!(driver.metrics.drift_detected.with_label_values(&["Scripted", "organizationalUnit"]).get(), 1);
@@ -378,8 +386,8 @@ async fn a_spec_change_is_an_update_not_drift() {
     driver.reconcile(&obj).await;
     assert_eq!(driver.kube.event_reasons(), ["Updated"]);
     let status = driver.kube.last_status();
-    assert!(status.last_drift.is_none());
-    assert_eq!(status.observed_generation, Some(2));
+    assert!(status.common.last_drift.is_none());
+    assert_eq!(status.common.observed_generation, Some(2));
 }
 
 #[tokio::test]
@@ -407,7 +415,10 @@ fn deleting(obj: AwsAccount) -> AwsAccount {
 /// Being deleted, with a status that records the resource as this object's.
 fn deleting_owned(obj: AwsAccount) -> AwsAccount {
     let mut obj = deleting(obj);
-    obj.status = Some(AwsAccountStatus { owned: Some(true), ..Default::default() });
+    obj.status = Some(AwsAccountStatus {
+        common: orgops_api::CommonStatus { owned: Some(true), ..Default::default() },
+        ..Default::default()
+    });
     obj
 }
 
@@ -429,7 +440,7 @@ async fn an_object_that_owns_nothing_lets_go_at_once_without_any_aws_call() {
     let mut refused = deleting(to_delete());
     let mut status = AwsAccountStatus::default();
     conditions::set(
-        &mut status.conditions,
+        &mut status.common.conditions,
         ConditionUpdate::false_(SYNCED, "Forbidden", "outside the granted OUs"),
         Some(1),
         Timestamp::now(),
@@ -493,13 +504,16 @@ async fn what_an_object_creates_is_recorded_as_its_own_from_the_first_status_wri
     let created = driver(kind);
     created.reconcile(&account(serde_json::json!({}))).await;
     let persisted = created.kube.statuses.lock().unwrap().clone();
-    assert!(persisted.iter().all(|s| s.owned == Some(true)), "the mid-create write carries it too: {persisted:?}");
+    assert!(
+        persisted.iter().all(|s| s.common.owned == Some(true)),
+        "the mid-create write carries it too: {persisted:?}"
+    );
 
     let kind = ScriptedKind::observing(vec![Ok(Observation::Absent)]);
     *kind.create.lock().unwrap() = Some(Err(Error::terminal("refused")));
     let refused = driver(kind);
     refused.reconcile(&account(serde_json::json!({}))).await;
-    assert_eq!(refused.kube.last_status().owned, Some(true), "persisted mid-create: the kind recorded a claim");
+    assert_eq!(refused.kube.last_status().common.owned, Some(true), "persisted mid-create: the kind recorded a claim");
 }
 
 #[tokio::test]
@@ -631,8 +645,8 @@ async fn under_observe_only_missing_ownership_tags_are_no_drift() {
     assert_eq!(condition(&status, SYNCED).reason, "ReconcileSuccess");
     assert_eq!(condition(&status, READY).status, "True");
     assert!(condition(&status, READY).message.contains("not owned by orgops"));
-    assert_eq!(status.owned, Some(false));
-    assert!(status.last_drift.is_none());
+    assert_eq!(status.common.owned, Some(false));
+    assert!(status.common.last_drift.is_none());
 }
 
 #[tokio::test]
@@ -641,20 +655,20 @@ async fn under_full_management_taking_ownership_is_adoption_and_losing_it_later_
     let driver = driver(ScriptedKind::observing(vec![present(unowned()), present(lost)]));
     // Switched from ObserveOnly to Full: a new generation, not owned yet.
     let mut obj = in_sync(&account(serde_json::json!({})));
-    obj.status.as_mut().unwrap().owned = Some(false);
+    obj.status.as_mut().unwrap().common.owned = Some(false);
     obj.metadata.generation = Some(2);
     driver.reconcile(&obj).await;
     assert_eq!(driver.kind.calls(), ["check_policy", "observe", "update tags.orgops.dev/owner,tags.orgops.dev/uid"]);
     assert_eq!(driver.kube.event_reasons(), ["Adopted"]);
     let status = driver.kube.last_status();
-    assert_eq!(status.owned, Some(true));
-    assert!(status.last_drift.is_none(), "adoption is no drift");
+    assert_eq!(status.common.owned, Some(true));
+    assert!(status.common.last_drift.is_none(), "adoption is no drift");
     assert_eq!(condition(&status, SYNCED).status, "True");
 
     // Later someone removes the owner tag: drift, corrected.
     driver.reconcile(&with_status(&obj, status)).await;
     assert_eq!(driver.kube.event_reasons(), ["Adopted", "DriftDetected", "DriftCorrected"]);
-    assert_eq!(driver.kube.last_status().last_drift.unwrap().fields, ["tags.orgops.dev/owner"]);
+    assert_eq!(driver.kube.last_status().common.last_drift.unwrap().fields, ["tags.orgops.dev/owner"]);
 }
 
 #[tokio::test]

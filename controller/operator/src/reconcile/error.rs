@@ -1,5 +1,6 @@
 //! Errors of a reconcile, each with the class that decides what happens next.
 
+use crate::policy::Refusal;
 use std::fmt;
 use std::time::Duration;
 
@@ -104,3 +105,9 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        Error::forbidden(refusal.0)
+    }
+}

@@ -5,12 +5,12 @@
 pub mod rules;
 
 use crate::aws::FailureKind;
-use crate::aws::account_management::{AccountManagement, ContactDetails, ContactType};
-use crate::aws::change_event::Touched;
-use crate::aws::org_cache::OrgCache;
+use crate::aws::account::{AccountManagement, ContactDetails, ContactType};
 use crate::aws::organizations::{CreateRequest, CreateState, Organizations, Tags};
-use crate::aws::sweep_cache::SweepCache;
+use crate::aws::snapshots::organization::OrgCache;
+use crate::aws::snapshots::sweep::SweepCache;
 use crate::feed::FollowsChanges;
+use crate::feed::change_event::Touched;
 use crate::kinds::aws_error;
 use crate::kinds::directory::{AccountDirectory, Claim};
 use crate::policy::Grants;

@@ -2,7 +2,7 @@
 //! names and how it differs, what a FAILED CreateAccount means, which listed requests
 //! may be a lost CreateAccount's, and which tags an update writes.
 
-use crate::aws::account_management::{ContactDetails, ContactType};
+use crate::aws::account::{ContactDetails, ContactType};
 use crate::aws::organizations::CreateRequest;
 use crate::reconcile::FieldDiff;
 use orgops_api::account::{AlternateContacts, Contact};

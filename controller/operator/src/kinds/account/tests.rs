@@ -2,8 +2,9 @@
 //! moto cannot produce (IN_PROGRESS, FAILED reasons, lost answers, throttling, quotas).
 
 use super::*;
-use crate::aws::fake::{FakeAccountManagement, FakeOrg, aws};
+use crate::aws::account::fake::FakeAccountManagement;
 use crate::aws::organizations::CreateRequest;
+use crate::aws::organizations::fake::{FakeOrg, aws};
 use crate::kinds::directory::fake::Accounts;
 use crate::policy::{NamespacePolicy, Policy, PolicyStore};
 use crate::reconcile::ownership::{OWNER_TAG, UID_TAG};

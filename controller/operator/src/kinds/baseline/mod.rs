@@ -6,13 +6,13 @@
 
 pub mod template;
 
-use crate::aws::account_management::AccountManagement;
-use crate::aws::change_event::Touched;
-use crate::aws::org_cache::OrgCache;
+use crate::aws::account::AccountManagement;
 use crate::aws::organizations::Organizations;
-use crate::aws::regions::EnabledRegions;
+use crate::aws::snapshots::enabled_regions::EnabledRegions;
+use crate::aws::snapshots::organization::OrgCache;
 use crate::aws::stack_sets::{OperationState, Preferences, StackInstance, StackSetSpec, StackSets, Target};
 use crate::feed::FollowsChanges;
+use crate::feed::change_event::Touched;
 use crate::kinds::aws_error;
 use crate::kinds::directory::{AccountDirectory, ConfigMaps};
 use crate::policy::Grants;

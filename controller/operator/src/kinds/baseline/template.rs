@@ -3,7 +3,7 @@
 //! changed. Every control adds its resources; the notifications add an SNS topic, one
 //! EventBridge rule per kind of event, and optionally an AWS Chatbot Slack channel.
 
-use crate::aws::change_event::{MEMBER_SOURCES, api_call_pattern};
+use crate::feed::change_event::{MEMBER_SOURCES, api_call_pattern};
 use orgops_api::baseline::{
     AnalyzerScope, ChangeFeedForwarding, Controls, FindingPublishingFrequency, Notifications, SecurityHubStandard,
 };

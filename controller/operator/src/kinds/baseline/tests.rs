@@ -105,9 +105,10 @@ fn only_the_chosen_controls_appear() {
 
 mod kind {
     use super::super::*;
-    use crate::aws::fake::{FakeAccountManagement, FakeOrg};
-    use crate::aws::fake_stack_sets::FakeStackSets;
+    use crate::aws::account::fake::FakeAccountManagement;
+    use crate::aws::organizations::fake::FakeOrg;
     use crate::aws::stack_sets::OperationState;
+    use crate::aws::stack_sets::fake::FakeStackSets;
     use crate::aws::{AwsError, FailureKind};
     use crate::kinds::directory::fake::{Accounts, Maps};
     use crate::policy::{Policy, PolicyStore};

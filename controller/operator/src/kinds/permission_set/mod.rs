@@ -5,14 +5,14 @@
 pub mod revocation;
 pub mod rules;
 
-use crate::aws::change_event::Touched;
-use crate::aws::identity_center::{IdentityCenter, PermissionSetState};
 use crate::aws::identity_store::IdentityStore;
-use crate::aws::org_cache::OrgCache;
 use crate::aws::organizations::Organizations;
+use crate::aws::snapshots::identity_center::{IdentityCenter, PermissionSetState};
+use crate::aws::snapshots::organization::OrgCache;
 use crate::aws::sso_admin::{Operation, OperationState, Principal, SsoAdmin};
 use crate::aws::{AwsError, FailureKind};
 use crate::feed::FollowsChanges;
+use crate::feed::change_event::Touched;
 use crate::kinds::aws_error;
 use crate::kinds::directory::{AccountDirectory, Claim, ClaimDirectory};
 use crate::metrics::Metrics;
@@ -94,7 +94,7 @@ fn sso_error(error: AwsError) -> Error {
 /// is still removing) or a session revocation still held, when the object owns its
 /// permission set: what a withdrawn grant still has to end there.
 fn held_accounts(obj: &PermissionSetRequest, now: Timestamp) -> BTreeSet<String> {
-    let Some(status) = obj.status.as_ref().filter(|s| s.owned == Some(true)) else { return BTreeSet::new() };
+    let Some(status) = obj.status.as_ref().filter(|s| s.common.owned == Some(true)) else { return BTreeSet::new() };
     let assigned = status.assignments.iter().filter(|e| is_live(&e.state)).map(|e| &e.account_id);
     let held = |r: &&SessionRevocation| r.held_until.parse::<Timestamp>().is_ok_and(|until| until > now);
     let revoked = status.revocations.iter().filter(held).map(|r| &r.account_id);
@@ -173,7 +173,7 @@ impl<A: SsoAdmin, I: IdentityStore, O: Organizations, D: AccountDirectory, C: Cl
                     Some(ou.clone())
                 };
                 return match path {
-                    Some(path) => grants.check_organizational_unit(&format!("{field}.organizationalUnit"), &path),
+                    Some(path) => Ok(grants.check_organizational_unit(&format!("{field}.organizationalUnit"), &path)?),
                     None => Ok(()),
                 };
             }

@@ -2,7 +2,7 @@
 //! IAM would, the permission set the spec asks for, its differences from AWS, and which
 //! assignments to create and remove.
 
-use crate::aws::identity_center::PermissionSetState;
+use crate::aws::snapshots::identity_center::PermissionSetState;
 use crate::aws::sso_admin::{Attributes, Boundary, PolicyRef, Principal, PrincipalKind};
 use crate::policy::iso_duration;
 use crate::reconcile::{Error, FieldDiff};

@@ -4,8 +4,8 @@
 //! pure rules.
 
 use super::*;
-use crate::aws::fake::FakeOrg;
-use crate::aws::fake_sso::{FakeSso, sso_error};
+use crate::aws::organizations::fake::FakeOrg;
+use crate::aws::sso_admin::fake::{FakeSso, sso_error};
 use crate::aws::sso_admin::{Attributes, Boundary, PolicyRef, PrincipalKind};
 use crate::kinds::directory::DirectoryEntry;
 use crate::kinds::directory::fake::{Accounts as Directory, Claims};
@@ -440,7 +440,7 @@ async fn a_second_request_for_a_permission_set_is_refused_naming_the_older_one()
 fn holding(spec: serde_json::Value, account: &str) -> PermissionSetRequest {
     let mut obj = request(spec);
     obj.status = Some(PermissionSetRequestStatus {
-        owned: Some(true),
+        common: orgops_api::CommonStatus { owned: Some(true), ..Default::default() },
         assignments: vec![AssignmentStatus {
             principal_type: "GROUP".into(),
             principal_id: "g-1".into(),

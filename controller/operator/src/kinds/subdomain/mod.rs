@@ -4,10 +4,10 @@
 
 mod rules;
 
-use crate::aws::change_event::Touched;
-use crate::aws::dns_view::DnsView;
 use crate::aws::route53::{ChangeState, RecordSet, Route53, Zone};
+use crate::aws::snapshots::dns::DnsView;
 use crate::feed::FollowsChanges;
+use crate::feed::change_event::Touched;
 use crate::kinds::aws_error;
 use crate::kinds::directory::{AccountDirectory, Claim, ClaimDirectory};
 use crate::policy::{Grants, ParentDomain, PolicyStore};

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::aws::FailureKind;
-use crate::aws::fake_route53::{FakeRoute53, route53_error};
+use crate::aws::route53::fake::{FakeRoute53, route53_error};
 use crate::kinds::directory::fake::{Accounts, Claims};
 use crate::policy::Policy;
 use crate::reconcile::NoSink;
