@@ -69,7 +69,11 @@ pub struct Metrics {
     pub feed_last_message: Gauge,
 }
 
-const BUILD_INFO_HELP: &str = "1, with the running version";
+/// `orgops_build_info`: 1, labelled with the running version.
+fn build_info() -> IntGauge {
+    let opts = Opts::new("orgops_build_info", "1, with the running version");
+    IntGauge::with_opts(opts.const_label("version", env!("CARGO_PKG_VERSION"))).expect("valid metric")
+}
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
@@ -83,10 +87,7 @@ impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let build_info = IntGauge::with_opts(
-            Opts::new("orgops_build_info", BUILD_INFO_HELP).const_label("version", env!("CARGO_PKG_VERSION")),
-        )
-        .expect("valid metric");
+        let build_info = build_info();
         build_info.set(1);
         let metrics = Metrics {
             ready: IntGauge::new("orgops_ready", "1 while the replica is ready to reconcile (CRDs found, controllers started)").expect("valid metric"),
@@ -197,10 +198,7 @@ impl Metrics {
 
     /// Every metric with its type, as the docs' reference lists them.
     pub fn descriptions(&self) -> Vec<MetricDescription> {
-        let build_info = IntGauge::with_opts(
-            Opts::new("orgops_build_info", BUILD_INFO_HELP).const_label("version", env!("CARGO_PKG_VERSION")),
-        )
-        .expect("valid metric");
+        let build_info = build_info();
         let collectors = self.collectors(build_info);
         let mut descriptions = Vec::new();
         for (kind, collector) in collectors {
